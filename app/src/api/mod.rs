@@ -1,0 +1,3 @@
+//! Server functions (the BFF), one file per domain.
+
+pub mod status;

@@ -1,0 +1,194 @@
+use crate::components::{Badge, IdChip, ToastRegion, Tone};
+use crate::flow::RequestRecord;
+use crate::nav::{Section, PAGES};
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_navigate;
+
+#[cfg(feature = "hydrate")]
+pub const THEME_KEY: &str = "control.theme";
+
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(t) = crate::dom::storage_get(THEME_KEY) {
+            crate::dom::set_theme(&t);
+        }
+    });
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <header class="topbar">
+            <A href="/" attr:class="brand">
+                "Cloudlysis Control"
+            </A>
+            <GlobalSearch />
+        </header>
+        <div class="frame">
+            <SideNav />
+            <main id="main" tabindex="-1">
+                {children()}
+            </main>
+            <LastRequestPanel />
+        </div>
+        <ToastRegion />
+    }
+}
+
+#[component]
+fn SideNav() -> impl IntoView {
+    let nav_ref: NodeRef<leptos::html::Nav> = NodeRef::new();
+    let sections = Section::ALL
+        .into_iter()
+        .map(|s| {
+            let links = PAGES
+                .iter()
+                .filter(|p| p.section == s)
+                .map(|p| view! { <li><A href=p.path>{p.title}</A></li> })
+                .collect_view();
+            let heading_id = format!("nav-{}", s.label().to_lowercase());
+            view! {
+                <div class="nav-section">
+                    <h2 id=heading_id.clone()>{s.label()}</h2>
+                    <ul aria-labelledby=heading_id>{links}</ul>
+                </div>
+            }
+        })
+        .collect_view();
+    view! {
+        <nav
+            class="sidenav"
+            aria-label="Main"
+            node_ref=nav_ref
+            on:keydown=move |_ev| {
+                #[cfg(feature = "hydrate")]
+                if let Some(el) = nav_ref.get_untracked() {
+                    crate::dom::move_focus(&el, &_ev);
+                }
+            }
+        >
+            {sections}
+        </nav>
+    }
+}
+
+/// The header's search: recognises the kind of id pasted and opens the
+/// search page. Without JavaScript the form still submits to /search.
+#[component]
+fn GlobalSearch() -> impl IntoView {
+    let value = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let navigate = use_navigate();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match model::search::recognise(&value.get_untracked()) {
+            Ok(q) => {
+                error.set(None);
+                navigate(&search_href(q.id()), Default::default());
+            }
+            Err(e) => error.set(Some(e.to_string())),
+        }
+    };
+    view! {
+        <form class="global-search" role="search" action="/search" method="get" on:submit=on_submit>
+            <crate::components::TextInput
+                id="global-search"
+                name="q"
+                label="Search by request, correlation, trace or job id"
+                hide_label=true
+                placeholder="Search by request / correlation / trace / job id"
+                value=value
+                error=Signal::derive(move || error.get())
+            />
+            <button type="submit" class="btn btn-secondary">"Search"</button>
+        </form>
+    }
+}
+
+pub fn search_href(id: &str) -> String {
+    let encoded: String = id
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("/search?q={encoded}")
+}
+
+/// The most recent server calls with the ids the server echoed, so an
+/// operator can copy them into a ticket. Filled in the browser only.
+#[component]
+fn LastRequestPanel() -> impl IntoView {
+    let items = RwSignal::new(Vec::<RequestRecord>::new());
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| items.set(crate::flow::history().get()));
+    view! {
+        <aside class="last-request" aria-labelledby="last-request-title" data-testid="last-request">
+            <h2 id="last-request-title">"Last request"</h2>
+            {move || {
+                let list = items.get();
+                match list.split_first() {
+                    None => view! { <p class="muted">"No request from this browser yet."</p> }.into_any(),
+                    Some((last, older)) => {
+                        let older = older.to_vec();
+                        view! {
+                            <RecordView rec=last.clone() />
+                            <Show when={
+                                let empty = older.is_empty();
+                                move || !empty
+                            }>
+                                <h3>"Earlier"</h3>
+                            </Show>
+                            <ul class="older">
+                                {older
+                                    .iter()
+                                    .map(|r| view! { <li><code>{r.request_id.clone()}</code>" "{short_path(&r.path)}</li> })
+                                    .collect_view()}
+                            </ul>
+                        }
+                        .into_any()
+                    }
+                }
+            }}
+        </aside>
+    }
+}
+
+fn short_path(p: &str) -> String {
+    let path = p.split('?').next().unwrap_or(p);
+    path.rsplit('/').next().unwrap_or(path).to_owned()
+}
+
+#[component]
+fn RecordView(rec: RequestRecord) -> impl IntoView {
+    let tone = match rec.status {
+        200..=299 => Tone::Ok,
+        0 => Tone::Error,
+        400..=499 => Tone::Warn,
+        _ => Tone::Error,
+    };
+    let status = if rec.status == 0 { "no answer".to_owned() } else { rec.status.to_string() };
+    view! {
+        <div class="record">
+            <p>
+                <code>{short_path(&rec.path)}</code>" "
+                <Badge tone=tone>{status}</Badge>
+            </p>
+            <IdChip kind="request id" value=rec.request_id.clone() />
+            {rec.correlation_id.clone().map(|c| view! { <IdChip kind="correlation id" value=c /> })}
+            {rec.trace_id.clone().map(|t| view! { <IdChip kind="trace id" value=t /> })}
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_href_encodes_everything_outside_the_id_alphabet() {
+        assert_eq!(search_href("req_ab-1.2"), "/search?q=req_ab-1.2");
+        assert_eq!(search_href("a:b c&d"), "/search?q=a%3Ab%20c%26d");
+    }
+}

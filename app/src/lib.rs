@@ -1,0 +1,94 @@
+//! The Leptos UI: pages, components, routes, and the server functions that
+//! form the BFF. Server-only code sits behind the `ssr` feature.
+
+pub mod api;
+pub mod client;
+pub mod components;
+#[cfg(feature = "hydrate")]
+mod dom;
+pub mod error;
+pub mod flow;
+mod layout;
+pub mod nav;
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+/// Internal response header carrying the CSP nonce of this render to the
+/// server's security-header middleware, which removes it.
+pub const CSP_NONCE_HEADER: &str = "x-control-csp-nonce";
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    export_nonce();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn export_nonce() {
+    use http::{HeaderName, HeaderValue};
+    if let (Some(nonce), Some(res)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if let Ok(v) = HeaderValue::from_str(&nonce) {
+            res.insert_header(HeaderName::from_static(CSP_NONCE_HEADER), v);
+        }
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    components::provide_toasts();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/control.css" />
+        <Title formatter=|t: String| format!("{t} · Cloudlysis Control") />
+        <Router>
+            <layout::Layout>
+                <Routes fallback=pages::NotFound>
+                    <Route path=path!("/") view=pages::Overview />
+                    <Route path=path!("/fleet") view=|| pages::placeholder("/fleet") />
+                    <Route path=path!("/tenants") view=|| pages::placeholder("/tenants") />
+                    <Route path=path!("/placement") view=|| pages::placeholder("/placement") />
+                    <Route path=path!("/jobs") view=|| pages::placeholder("/jobs") />
+                    <Route path=path!("/config") view=|| pages::placeholder("/config") />
+                    <Route path=path!("/definitions") view=|| pages::placeholder("/definitions") />
+                    <Route path=path!("/deployments") view=|| pages::placeholder("/deployments") />
+                    <Route path=path!("/drift") view=|| pages::placeholder("/drift") />
+                    <Route path=path!("/observability") view=|| pages::placeholder("/observability") />
+                    <Route path=path!("/audit") view=|| pages::placeholder("/audit") />
+                    <Route path=path!("/users") view=|| pages::placeholder("/users") />
+                    <Route path=path!("/sessions") view=|| pages::placeholder("/sessions") />
+                    <Route path=path!("/roles") view=|| pages::placeholder("/roles") />
+                    <Route path=path!("/settings") view=pages::Settings />
+                    <Route path=path!("/search") view=pages::Search />
+                </Routes>
+            </layout::Layout>
+        </Router>
+    }
+}
+
+/// The wasm entry point calls this (frontend/src/lib.rs).
+#[cfg(feature = "hydrate")]
+pub fn hydrate() {
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,6 @@
+//! Everything that does work on the server, independent of HTTP and Leptos.
+
+pub mod control;
+pub mod readiness;
+
+pub use control::{ControlPlane, RunMode};

@@ -1,0 +1,106 @@
+//! The error body every client sees: a stable machine code, a safe message,
+//! and the request id to quote in a support ticket. The real error is logged
+//! server-side once; it never travels in this body.
+
+use serde::{Deserialize, Serialize};
+
+/// Stable error codes. Clients match on these strings; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    NotFound,
+    MalformedJson,
+    BadRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    MethodNotAllowed,
+    Timeout,
+    Unavailable,
+    Internal,
+    /// The browser could not reach the server or could not read its answer.
+    Network,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::MalformedJson => "malformed_json",
+            Self::BadRequest => "bad_request",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Timeout => "timeout",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+            Self::Network => "network",
+        }
+    }
+
+    /// The HTTP status that goes with each code (one mapping, used by the
+    /// server for REST and for server functions alike).
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::NotFound => 404,
+            Self::MalformedJson | Self::BadRequest => 400,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::MethodNotAllowed => 405,
+            Self::Timeout => 504,
+            Self::Unavailable => 503,
+            Self::Internal | Self::Network => 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            request_id: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialise_as_their_stable_strings() {
+        for code in [
+            ErrorCode::NotFound,
+            ErrorCode::MalformedJson,
+            ErrorCode::BadRequest,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::Timeout,
+            ErrorCode::Unavailable,
+            ErrorCode::Internal,
+            ErrorCode::Network,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert!(code.http_status() >= 400);
+        }
+    }
+
+    #[test]
+    fn body_omits_missing_request_id() {
+        let b = ErrorBody::new(ErrorCode::NotFound, "no such route");
+        assert_eq!(
+            serde_json::to_string(&b).unwrap(),
+            r#"{"code":"not_found","message":"no such route"}"#
+        );
+    }
+}

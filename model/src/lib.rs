@@ -1,0 +1,11 @@
+//! Typed models shared by the server and the browser: ids, error bodies,
+//! search recognition. Pure data and pure validation; no I/O.
+
+pub mod error;
+pub mod ids;
+pub mod search;
+pub mod status;
+
+pub use error::{ErrorBody, ErrorCode};
+pub use ids::{CorrelationId, IdError, JobId, RequestId, SpanId, TraceId, TraceParent};
+pub use status::{BuildInfo, CheckStatus, ReadyReport, ServerStatus};

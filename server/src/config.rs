@@ -1,0 +1,494 @@
+//! Configuration: defaults → optional TOML file → `CONTROL_*` environment.
+//! Every key may also come from a file named by `CONTROL_<KEY>_FILE` (Swarm
+//! secrets under /run/secrets). Unknown keys and bad values fail at start
+//! with a message that names the key.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    ReadFile { path: String, reason: String },
+    #[error("config file {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("unknown environment variable {var}: no such config key (known: {known})")]
+    UnknownEnv { var: String, known: String },
+    #[error("{var}: {reason}")]
+    BadEnv { var: String, reason: String },
+    #[error("{var}: cannot read secret file {path}: {reason}")]
+    SecretFile { var: String, path: String, reason: String },
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// A secret value: never printed by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub nats: NatsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Requests taking longer are answered 504 `timeout`.
+    pub request_timeout_ms: u64,
+    /// Larger request bodies are answered 413 `payload_too_large`.
+    pub body_limit_bytes: usize,
+    /// In-flight requests get this long to finish after SIGTERM.
+    pub shutdown_timeout_ms: u64,
+    /// Where cargo-leptos put the built site (pkg/, css, wasm).
+    pub site_root: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackend {
+    Embedded,
+    Nats,
+}
+
+impl StoreBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::Nats => "nats",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub backend: StoreBackend,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    /// `nats://host:port`; required when `store.backend = "nats"`.
+    pub url: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub token: Option<Secret>,
+    pub creds_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing `EnvFilter` directive, e.g. `info` or `info,server=debug`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            request_timeout_ms: 30_000,
+            body_limit_bytes: 1024 * 1024,
+            shutdown_timeout_ms: 10_000,
+            site_root: "target/site".into(),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Embedded,
+            data_dir: PathBuf::from("/var/lib/control"),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Json,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
+            nats: NatsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Int,
+}
+
+/// Every key the environment may set: (section, key, kind).
+const KEYS: &[(&str, &str, Kind)] = &[
+    ("server", "listen", Kind::Str),
+    ("server", "request_timeout_ms", Kind::Int),
+    ("server", "body_limit_bytes", Kind::Int),
+    ("server", "shutdown_timeout_ms", Kind::Int),
+    ("server", "site_root", Kind::Str),
+    ("store", "backend", Kind::Str),
+    ("store", "data_dir", Kind::Str),
+    ("nats", "url", Kind::Str),
+    ("nats", "user", Kind::Str),
+    ("nats", "password", Kind::Str),
+    ("nats", "token", Kind::Str),
+    ("nats", "creds_file", Kind::Str),
+    ("log", "level", Kind::Str),
+    ("log", "format", Kind::Str),
+];
+
+/// `CONTROL_*` variables that are not config keys: the config file path,
+/// the test harness's switches and the build-time git sha.
+fn is_reserved_env(name: &str) -> bool {
+    name == "CONTROL_CONFIG" || name == "CONTROL_GIT_SHA" || name.starts_with("CONTROL_TEST_")
+}
+
+fn env_name(section: &str, key: &str) -> String {
+    format!("CONTROL_{}_{}", section, key).to_ascii_uppercase()
+}
+
+impl Config {
+    /// Loads with the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Loads from an explicit environment (tests pass their own).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
+            key: "defaults",
+            reason: e.to_string(),
+        })?;
+        if let Some(path) = file {
+            let raw = std::fs::read_to_string(path).map_err(|e| ConfigError::ReadFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let from_file: toml::Table = raw.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.display().to_string(),
+                reason: e.message().to_owned(),
+            })?;
+            // Check the file on its own first so its errors name the file.
+            Config::deserialize(toml::Value::Table(from_file.clone())).map_err(|e| ConfigError::Parse {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            merge(&mut table, from_file);
+        }
+        for (var, value) in collect_env(env)? {
+            let (section, key, kind) = var.1;
+            let v = match kind {
+                Kind::Str => toml::Value::String(value),
+                Kind::Int => value.trim().parse::<i64>().map(toml::Value::Integer).map_err(|_| ConfigError::BadEnv {
+                    var: var.0.clone(),
+                    reason: format!("expected a whole number, got {value:?}"),
+                })?,
+            };
+            let sect = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(t) = sect {
+                t.insert(key.to_owned(), v);
+            }
+            // Validate each env override as it lands, so the error names the variable.
+            Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| ConfigError::BadEnv {
+                var: var.0.clone(),
+                reason: e.message().to_owned(),
+            })?;
+        }
+        let cfg = Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
+            key: "config",
+            reason: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.request_timeout_ms == 0 {
+            return Err(ConfigError::Invalid {
+                key: "server.request_timeout_ms",
+                reason: "must be greater than 0".into(),
+            });
+        }
+        if self.server.body_limit_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "server.body_limit_bytes",
+                reason: "must be greater than 0".into(),
+            });
+        }
+        if self.store.backend == StoreBackend::Nats {
+            let Some(url) = &self.nats.url else {
+                return Err(ConfigError::Invalid {
+                    key: "nats.url",
+                    reason: "required when store.backend = \"nats\"".into(),
+                });
+            };
+            nats_host_port(url).map_err(|reason| ConfigError::Invalid { key: "nats.url", reason })?;
+        }
+        if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
+            return Err(ConfigError::Invalid {
+                key: "log.level",
+                reason: format!("not a valid filter directive: {:?}", self.log.level),
+            });
+        }
+        Ok(())
+    }
+}
+
+type EnvKey = (String, (&'static str, &'static str, Kind));
+
+/// Picks the `CONTROL_*` variables, resolving `_FILE` variants; rejects
+/// unknown names. Later entries for the same key do not occur: a key given
+/// both directly and as `_FILE` is an error, since either might be stale.
+fn collect_env(env: impl IntoIterator<Item = (String, String)>) -> Result<Vec<(EnvKey, String)>, ConfigError> {
+    let mut out: BTreeMap<String, (EnvKey, String)> = BTreeMap::new();
+    let known = || KEYS.iter().map(|(s, k, _)| env_name(s, k)).collect::<Vec<_>>().join(", ");
+    let mut vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("CONTROL_")).collect();
+    vars.sort();
+    for (name, value) in vars {
+        if is_reserved_env(&name) {
+            continue;
+        }
+        let (base, from_file) = match name.strip_suffix("_FILE") {
+            Some(b) if KEYS.iter().any(|(s, k, _)| env_name(s, k) == b) => (b.to_owned(), true),
+            _ => (name.clone(), false),
+        };
+        let Some(&entry) = KEYS.iter().find(|(s, k, _)| env_name(s, k) == base) else {
+            return Err(ConfigError::UnknownEnv { var: name, known: known() });
+        };
+        let value = if from_file {
+            let raw = std::fs::read_to_string(&value).map_err(|e| ConfigError::SecretFile {
+                var: name.clone(),
+                path: value.clone(),
+                reason: e.kind().to_string(),
+            })?;
+            // Secret files usually end with a newline that is not part of the value.
+            raw.trim_end_matches(['\r', '\n']).to_owned()
+        } else {
+            value
+        };
+        if out.contains_key(&base) {
+            return Err(ConfigError::BadEnv {
+                var: name,
+                reason: format!("{base} and {base}_FILE are both set; set only one"),
+            });
+        }
+        out.insert(base.clone(), ((base, entry), value));
+    }
+    Ok(out.into_values().collect())
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// `nats://host:port` → (host, port). Credentials in the URL are refused:
+/// they belong in `nats.user`/`nats.password` (and their `_FILE` variants),
+/// where they are kept out of logs.
+pub fn nats_host_port(url: &str) -> Result<(String, u16), String> {
+    let rest = url
+        .strip_prefix("nats://")
+        .or_else(|| url.strip_prefix("tls://"))
+        .ok_or_else(|| "must start with nats:// or tls://".to_owned())?;
+    if rest.contains('@') {
+        return Err("must not contain credentials; use nats.user / nats.password".into());
+    }
+    let hostport = rest.trim_end_matches('/');
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("bad port {p:?}"))?),
+        None => (hostport, 4222),
+    };
+    if host.is_empty() {
+        return Err("missing host".into());
+    }
+    Ok((host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_load_without_file_or_env() {
+        let c = Config::load_from(None, env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[server]\nlisten = \"127.0.0.1:4000\"\nrequest_timeout_ms = 5000\n[log]\nlevel = \"debug\"").unwrap();
+        let c = Config::load_from(
+            Some(f.path()),
+            env(&[("CONTROL_SERVER_LISTEN", "127.0.0.1:5000"), ("PATH", "/bin")]),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:5000".parse().unwrap());
+        assert_eq!(c.server.request_timeout_ms, 5000);
+        assert_eq!(c.log.level, "debug");
+        assert_eq!(c.server.body_limit_bytes, ServerConfig::default().body_limit_bytes);
+    }
+
+    #[test]
+    fn file_variant_reads_a_secret_and_strips_the_newline() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "s3cr3t-value").unwrap();
+        let c = Config::load_from(
+            None,
+            env(&[("CONTROL_NATS_PASSWORD_FILE", f.path().to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(c.nats.password.as_ref().unwrap().expose(), "s3cr3t-value");
+        assert!(!format!("{c:?}").contains("s3cr3t"), "Debug must redact secrets");
+    }
+
+    #[test]
+    fn unknown_keys_fail_and_name_the_key() {
+        let e = Config::load_from(None, env(&[("CONTROL_SERVER_LISTN", "x")])).unwrap_err();
+        assert!(e.to_string().contains("CONTROL_SERVER_LISTN"), "{e}");
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[server]\nlistne = \"127.0.0.1:1\"").unwrap();
+        let e = Config::load_from(Some(f.path()), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("listne"), "{e}");
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[sever]\nlisten = \"127.0.0.1:1\"").unwrap();
+        let e = Config::load_from(Some(f.path()), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("sever"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_fail_and_name_the_key() {
+        let e = Config::load_from(None, env(&[("CONTROL_SERVER_REQUEST_TIMEOUT_MS", "soon")])).unwrap_err();
+        assert!(e.to_string().contains("CONTROL_SERVER_REQUEST_TIMEOUT_MS"), "{e}");
+        let e = Config::load_from(None, env(&[("CONTROL_SERVER_LISTEN", "not-an-addr")])).unwrap_err();
+        assert!(e.to_string().contains("CONTROL_SERVER_LISTEN"), "{e}");
+        let e = Config::load_from(None, env(&[("CONTROL_STORE_BACKEND", "postgres")])).unwrap_err();
+        assert!(e.to_string().contains("CONTROL_STORE_BACKEND"), "{e}");
+        let e = Config::load_from(None, env(&[("CONTROL_STORE_BACKEND", "nats")])).unwrap_err();
+        assert!(e.to_string().contains("nats.url"), "{e}");
+        let e = Config::load_from(None, env(&[("CONTROL_SERVER_REQUEST_TIMEOUT_MS", "0")])).unwrap_err();
+        assert!(e.to_string().contains("server.request_timeout_ms"), "{e}");
+        let e = Config::load_from(
+            None,
+            env(&[("CONTROL_STORE_BACKEND", "nats"), ("CONTROL_NATS_URL", "nats://u:p@h:4222")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("credentials") && !e.to_string().contains("u:p"), "{e}");
+    }
+
+    #[test]
+    fn missing_secret_file_and_double_source_fail() {
+        let e = Config::load_from(None, env(&[("CONTROL_NATS_TOKEN_FILE", "/nonexistent/x")])).unwrap_err();
+        assert!(e.to_string().contains("CONTROL_NATS_TOKEN_FILE"), "{e}");
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "a").unwrap();
+        let e = Config::load_from(
+            None,
+            env(&[("CONTROL_NATS_TOKEN", "b"), ("CONTROL_NATS_TOKEN_FILE", f.path().to_str().unwrap())]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("both set"), "{e}");
+    }
+
+    #[test]
+    fn reserved_variables_are_not_config_keys() {
+        assert!(Config::load_from(
+            None,
+            env(&[("CONTROL_TEST_NATS_URL", "nats://x"), ("CONTROL_CONFIG", "/x"), ("CONTROL_GIT_SHA", "abc")])
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn every_config_field_has_an_env_key() {
+        let full = Config {
+            nats: NatsConfig {
+                url: Some("nats://h:1".into()),
+                user: Some("u".into()),
+                password: Some(Secret("p".into())),
+                token: Some(Secret("t".into())),
+                creds_file: Some("/c".into()),
+            },
+            ..Config::default()
+        };
+        let table = toml::Table::try_from(full).unwrap();
+        let mut n = 0;
+        for (section, v) in &table {
+            for key in v.as_table().unwrap().keys() {
+                n += 1;
+                assert!(
+                    KEYS.iter().any(|(s, k, _)| s == section && k == key),
+                    "{section}.{key} has no CONTROL_ variable"
+                );
+            }
+        }
+        assert_eq!(n, KEYS.len());
+    }
+
+    #[test]
+    fn nats_urls_parse() {
+        assert_eq!(nats_host_port("nats://127.0.0.1:4222").unwrap(), ("127.0.0.1".into(), 4222));
+        assert_eq!(nats_host_port("nats://nats").unwrap(), ("nats".into(), 4222));
+        assert!(nats_host_port("http://x").is_err());
+        assert!(nats_host_port("nats://:4222").is_err());
+        assert!(nats_host_port("nats://h:99999").is_err());
+    }
+}

@@ -1,0 +1,165 @@
+//! The one place where errors become HTTP responses: REST handlers return
+//! `ApiError`; framework-made errors (body limit, unmatched routes, server
+//! function failures) are normalised to the same JSON body by
+//! `normalise_errors`. Clients see a stable code and a safe message; the
+//! real error is logged once, here.
+
+use crate::middleware::ids::RequestIds;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use model::{ErrorBody, ErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    /// Safe for clients.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.code == ErrorCode::Internal {
+            tracing::error!(error = %self.message, "internal error");
+        }
+        // The request id is added by `normalise_errors`, which sees the ids.
+        (status_of(self.code), Json(ErrorBody::new(self.code, self.message))).into_response()
+    }
+}
+
+/// `Json<T>` whose rejections are `ApiError`s with stable codes.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rej) => Err(match rej {
+                JsonRejection::MissingJsonContentType(_) => {
+                    ApiError::new(ErrorCode::UnsupportedMediaType, "expected Content-Type: application/json")
+                }
+                JsonRejection::JsonSyntaxError(_) => ApiError::new(ErrorCode::MalformedJson, "request body is not valid JSON"),
+                JsonRejection::JsonDataError(e) => {
+                    // serde's message names the field; the body is not echoed.
+                    let detail: String = e.body_text().chars().take(200).collect();
+                    ApiError::new(ErrorCode::BadRequest, detail)
+                }
+                JsonRejection::BytesRejection(_) => ApiError::new(ErrorCode::PayloadTooLarge, "request body too large or unreadable"),
+                _ => ApiError::new(ErrorCode::BadRequest, "request body rejected"),
+            }),
+        }
+    }
+}
+
+fn code_for_status(s: StatusCode) -> ErrorCode {
+    match s.as_u16() {
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        408 | 504 => ErrorCode::Timeout,
+        413 => ErrorCode::PayloadTooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        503 => ErrorCode::Unavailable,
+        400..=499 => ErrorCode::BadRequest,
+        _ => ErrorCode::Internal,
+    }
+}
+
+const SERVER_FN_ERROR_HEADER: &str = "serverfnerror";
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Makes every error response carry the JSON error body with the request id:
+/// - server-function errors get the HTTP status of their code (server_fn
+///   answers 500 for every error otherwise);
+/// - plain-text errors from framework layers become `ErrorBody` JSON;
+/// - HTML error pages (the UI's not-found page) are left as they are.
+pub async fn normalise_errors(req: Request, next: Next) -> Response {
+    let request_id = req.extensions().get::<RequestIds>().map(|i| i.request_id.to_string());
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let ct = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if ct.starts_with("text/html") {
+        return res;
+    }
+    let is_server_fn = res.headers().contains_key(SERVER_FN_ERROR_HEADER);
+    let (mut parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_ERROR_BODY).await.unwrap_or_default();
+    let mut error = match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(b) => b,
+        Err(_) => {
+            let code = code_for_status(status);
+            if code == ErrorCode::Internal {
+                tracing::error!(status = status.as_u16(), body = %String::from_utf8_lossy(&bytes[..bytes.len().min(512)]), "internal error from a framework layer");
+            }
+            ErrorBody::new(code, default_message(code))
+        }
+    };
+    if is_server_fn {
+        parts.status = status_of(error.code);
+    }
+    if error.request_id.is_none() {
+        error.request_id = request_id;
+    }
+    let body = serde_json::to_vec(&error).unwrap_or_default();
+    parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+fn default_message(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::NotFound => "no such route",
+        ErrorCode::MethodNotAllowed => "method not allowed on this route",
+        ErrorCode::Timeout => "the request took too long",
+        ErrorCode::PayloadTooLarge => "request body too large",
+        ErrorCode::UnsupportedMediaType => "unsupported content type",
+        ErrorCode::Unavailable => "temporarily unavailable",
+        ErrorCode::BadRequest | ErrorCode::MalformedJson => "bad request",
+        ErrorCode::Internal | ErrorCode::Network => "internal error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_codes() {
+        assert_eq!(code_for_status(StatusCode::NOT_FOUND), ErrorCode::NotFound);
+        assert_eq!(code_for_status(StatusCode::PAYLOAD_TOO_LARGE), ErrorCode::PayloadTooLarge);
+        assert_eq!(code_for_status(StatusCode::REQUEST_TIMEOUT), ErrorCode::Timeout);
+        assert_eq!(code_for_status(StatusCode::IM_A_TEAPOT), ErrorCode::BadRequest);
+        assert_eq!(code_for_status(StatusCode::BAD_GATEWAY), ErrorCode::Internal);
+    }
+}

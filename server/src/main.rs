@@ -1,0 +1,111 @@
+//! `control`: the Cloudlysis control plane. Parses the command line, loads
+//! config, and starts; everything else lives in the `server` library.
+
+use clap::{Parser, Subcommand};
+use engine::RunMode;
+use server::config::{Config, LogFormat, StoreBackend};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "control", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CONTROL_GIT_SHA"), ")"), about = "Cloudlysis control plane")]
+struct Cli {
+    /// TOML config file (also CONTROL_CONFIG). Environment CONTROL_* overrides it.
+    #[arg(long, global = true, env = "CONTROL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Production: every setting from config and environment.
+    Serve {
+        /// Overrides server.listen.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Development: embedded store under ./.control-data, listening on 127.0.0.1:3000.
+    Dev {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+        #[arg(long, default_value = ".control-data")]
+        data_dir: PathBuf,
+    },
+    /// Exit 0 when the local server answers /health (or /ready with --ready), 1 otherwise.
+    Healthcheck {
+        /// Address to probe; defaults to server.listen from config.
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        /// Probe readiness instead of liveness.
+        #[arg(long)]
+        ready: bool,
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("control: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("control: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Healthcheck { addr, ready, timeout_ms } => {
+            let addr = server::healthcheck::probe_addr(addr.unwrap_or(config.server.listen));
+            let path = if ready { "/ready" } else { "/health" };
+            match rt.block_on(server::healthcheck::probe(addr, path, Duration::from_millis(timeout_ms))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("control healthcheck: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve { listen } => {
+            if let Some(l) = listen {
+                config.server.listen = l;
+            }
+            run(&rt, config, RunMode::Serve)
+        }
+        Command::Dev { listen, data_dir } => {
+            config.server.listen = listen;
+            config.store.backend = StoreBackend::Embedded;
+            config.store.data_dir = data_dir;
+            if std::env::var_os("CONTROL_LOG_FORMAT").is_none() && cli.config.is_none() {
+                config.log.format = LogFormat::Pretty;
+            }
+            if let Err(e) = std::fs::create_dir_all(&config.store.data_dir) {
+                eprintln!("control: cannot create data dir {}: {e}", config.store.data_dir.display());
+                return ExitCode::FAILURE;
+            }
+            run(&rt, config, RunMode::Dev)
+        }
+    }
+}
+
+fn run(rt: &tokio::runtime::Runtime, config: Config, mode: RunMode) -> ExitCode {
+    server::logging::init(&config.log);
+    let state = server::build_state(config, mode);
+    match rt.block_on(server::serve(state)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            eprintln!("control: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

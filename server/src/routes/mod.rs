@@ -1,0 +1,5 @@
+//! HTTP routes, one file per area. Handlers parse, call the engine and map
+//! errors; no rule lives here.
+
+pub mod admin;
+pub mod probes;
