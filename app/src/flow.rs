@@ -43,8 +43,8 @@ mod browser {
     /// The reactive history the "Last request" panel renders. Created once,
     /// in the browser only (the server never holds per-user state here).
     pub fn history() -> ArcRwSignal<Vec<RequestRecord>> {
-        static HISTORY: OnceLock<send_wrapper::SendWrapper<ArcRwSignal<Vec<RequestRecord>>>> = OnceLock::new();
-        (*HISTORY.get_or_init(|| send_wrapper::SendWrapper::new(ArcRwSignal::new(load())))).clone()
+        static HISTORY: OnceLock<ArcRwSignal<Vec<RequestRecord>>> = OnceLock::new();
+        HISTORY.get_or_init(|| ArcRwSignal::new(load())).clone()
     }
 
     fn storage() -> Option<web_sys::Storage> {

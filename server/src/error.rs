@@ -95,7 +95,8 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// - server-function errors get the HTTP status of their code (server_fn
 ///   answers 500 for every error otherwise);
 /// - plain-text errors from framework layers become `ErrorBody` JSON;
-/// - HTML error pages (the UI's not-found page) are left as they are.
+/// - HTML error pages (the UI's not-found page) and JSON answers of another
+///   shape (the readiness report) are left as they are.
 pub async fn normalise_errors(req: Request, next: Next) -> Response {
     let request_id = req.extensions().get::<RequestIds>().map(|i| i.request_id.to_string());
     let res = next.run(req).await;
@@ -115,8 +116,13 @@ pub async fn normalise_errors(req: Request, next: Next) -> Response {
     let is_server_fn = res.headers().contains_key(SERVER_FN_ERROR_HEADER);
     let (mut parts, body) = res.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_ERROR_BODY).await.unwrap_or_default();
+    let is_json = ct.starts_with("application/json");
     let mut error = match serde_json::from_slice::<ErrorBody>(&bytes) {
         Ok(b) => b,
+        // A JSON answer of another shape (e.g. /ready's report) is kept as is.
+        Err(_) if is_json && !is_server_fn => {
+            return Response::from_parts(parts, axum::body::Body::from(bytes));
+        }
         Err(_) => {
             let code = code_for_status(status);
             if code == ErrorCode::Internal {

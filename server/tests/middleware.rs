@@ -1,0 +1,164 @@
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{app, body_string};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+#[tokio::test]
+async fn ids_are_generated_and_echoed() {
+    let a = app();
+    let res = a.get("/health").await;
+    let h = res.headers();
+    assert!(h["x-request-id"].to_str().unwrap().starts_with("req_"));
+    assert!(h["x-correlation-id"].to_str().unwrap().starts_with("cor_"));
+    assert!(model::TraceParent::parse(h["traceparent"].to_str().unwrap()).is_ok());
+}
+
+#[tokio::test]
+async fn well_formed_ids_are_continued_and_malformed_ones_replaced() {
+    let a = app();
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let res = a
+        .send(
+            Request::get("/health")
+                .header("x-request-id", "client-req-1")
+                .header("x-correlation-id", "flow-7")
+                .header("traceparent", tp)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let h = res.headers();
+    assert_eq!(h["x-request-id"], "client-req-1");
+    assert_eq!(h["x-correlation-id"], "flow-7");
+    let echoed = model::TraceParent::parse(h["traceparent"].to_str().unwrap()).unwrap();
+    assert_eq!(echoed.trace_id.as_str(), "4bf92f3577b34da6a3ce929d0e0e4736");
+
+    let res = a
+        .send(
+            Request::get("/health")
+                .header("x-request-id", "bad id with spaces")
+                .header("x-correlation-id", "x".repeat(100))
+                .header("traceparent", "garbage")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let h = res.headers();
+    assert!(h["x-request-id"].to_str().unwrap().starts_with("req_"));
+    assert!(h["x-correlation-id"].to_str().unwrap().starts_with("cor_"));
+}
+
+#[tokio::test]
+async fn html_gets_a_nonce_csp_and_security_headers() {
+    let a = app();
+    let res = a.get("/").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let h = res.headers().clone();
+    assert!(h.get(app::CSP_NONCE_HEADER).is_none(), "internal header leaked");
+    let csp = h["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap().to_owned();
+    let html = body_string(res).await;
+    // Every inline script carries this response's nonce.
+    let scripts = html.matches("<script").count();
+    assert!(scripts > 0);
+    assert_eq!(html.matches(&format!("nonce=\"{nonce}\"")).count() >= scripts, true, "{html}");
+
+    let other = a.get("/").await;
+    let csp2 = other.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert_ne!(csp, csp2, "the nonce must differ per response");
+
+    let json = a.get("/health").await;
+    assert_eq!(json.headers()["x-content-type-options"], "nosniff");
+    assert!(json.headers().get("content-security-policy").is_none());
+}
+
+#[tokio::test]
+async fn unknown_ui_routes_render_the_not_found_page() {
+    let a = app();
+    let res = a.get("/no/such/page").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(res.headers().get("content-security-policy").is_some());
+    let html = body_string(res).await;
+    assert!(html.contains("Page not found"));
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_json_line_per_request_and_no_secret_in_logs() {
+    let cap = Capture::default();
+    let cfg = server::config::LogConfig {
+        level: "trace".into(),
+        format: server::config::LogFormat::Json,
+    };
+    let _guard = tracing::subscriber::set_default(server::logging::subscriber(&cfg, cap.clone()));
+    let canary = "CANARY-7f3a9c-SECRET";
+    let a = app();
+    for (uri, method, body) in [
+        ("/health", "GET", ""),
+        ("/admin/v1/status", "GET", ""),
+        ("/admin/v1/search/recognise", "POST", r#"{"query":"CANARY-7f3a9c-SECRET"}"#),
+        ("/settings?token=CANARY-7f3a9c-SECRET", "GET", ""),
+    ] {
+        let res = a
+            .send(
+                Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .header("authorization", format!("Bearer {canary}"))
+                    .header("cookie", format!("__Host-control_session={canary}"))
+                    .header("x-api-token", canary)
+                    .header("content-type", "application/json")
+                    .header("x-request-id", "canary-test-1")
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await;
+        let _ = body_string(res).await;
+    }
+    let out = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
+    assert!(!out.contains(canary), "secret leaked into logs:\n{out}");
+    let request_lines: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "control::http")
+        .collect();
+    assert_eq!(request_lines.len(), 4, "{out}");
+    for v in &request_lines {
+        let f = &v["fields"];
+        for key in ["method", "route", "status", "latency_ms", "principal_id", "tenant_id"] {
+            assert!(!f[key].is_null(), "missing {key} in {v}");
+        }
+        let span = &v["span"];
+        assert_eq!(span["request_id"], "canary-test-1");
+        assert!(span["correlation_id"].as_str().unwrap().starts_with("cor_"));
+        assert_eq!(span["trace_id"].as_str().unwrap().len(), 32);
+    }
+    assert_eq!(request_lines[3]["fields"]["path"], "/settings");
+}
