@@ -85,11 +85,13 @@ async fn oversized_bodies_are_413_json() {
 }
 
 #[tokio::test]
-async fn server_function_bad_input_is_4xx_with_the_same_error_shape() {
+async fn server_function_errors_are_json_with_a_4xx_status() {
     let a = app();
-    // Find the registered path of get_server_status from the SSR page is
-    // brittle; the server-fn prefix is stable, so call an unknown one and a
-    // real one with a broken body.
+    // Wrong method on a real server function.
+    let res = a.get("/api/status/get_server_status").await;
+    let status = res.status();
+    assert!(status.is_client_error(), "{status}");
+    // An unknown server function.
     let res = a
         .send(
             Request::post("/api/does_not_exist")
@@ -99,4 +101,15 @@ async fn server_function_bad_input_is_4xx_with_the_same_error_shape() {
         )
         .await;
     assert!(res.status().is_client_error(), "{}", res.status());
+    // The real one works.
+    let res = a
+        .send(
+            Request::post("/api/status/get_server_status")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(body_json(res).await["mode"], "dev");
 }

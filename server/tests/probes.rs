@@ -68,3 +68,21 @@ async fn metrics_label_by_route_template_never_raw_path() {
     assert!(!text.contains("abc123"), "a raw path leaked into labels: {text}");
     assert!(text.contains("control_http_request_duration_seconds_bucket"));
 }
+
+/// Real NATS: the readiness check passes against a live nats-server.
+/// scripts/test.sh starts one and sets CONTROL_TEST_NATS_URL.
+#[tokio::test]
+async fn ready_is_200_against_a_real_nats_server() {
+    let Some(url) = common::nats_url("ready_is_200_against_a_real_nats_server") else {
+        return;
+    };
+    let a = app_with(|c| {
+        c.store.backend = server::config::StoreBackend::Nats;
+        c.nats.url = Some(url.clone());
+    });
+    let res = a.get("/ready").await;
+    let status = res.status();
+    let v = body_json(res).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v["checks"].as_array().unwrap().iter().any(|c| c["name"] == "nats" && c["ok"] == true));
+}

@@ -1,0 +1,42 @@
+import { defineConfig } from "@playwright/test";
+
+// The control binary and its built site come from scripts/test.sh (or set
+// E2E_CONTROL_BIN / CONTROL_SERVER_SITE_ROOT yourself). The browser is Debian's
+// chromium; Playwright never downloads one.
+const port = Number(process.env.E2E_PORT ?? 3901);
+const bin = process.env.E2E_CONTROL_BIN ?? "../target/debug/control";
+const dataDir = process.env.E2E_DATA_DIR ?? `/tmp/control-e2e-${port}`;
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [["list"]],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    trace: "off",
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    },
+  },
+  webServer: {
+    command: `${bin} dev --listen 127.0.0.1:${port} --data-dir ${dataDir}`,
+    url: `http://127.0.0.1:${port}/ready`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "ignore",
+    stderr: "pipe",
+  },
+});

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, starts what the suites
+# need (nats-server), then lint, unit + integration tests, the site build,
+# and Playwright end-to-end in Debian's chromium. Under CI=true nothing may
+# be skipped for a missing component.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+started=$(date +%s)
+step() { log "$* (t+$(( $(date +%s) - started ))s)"; }
+
+step "tools"
+scripts/tools.sh test
+
+cleanup() { [ -n "${NATS_PID:-}" ] && kill "$NATS_PID" 2>/dev/null || true; [ -n "${NATS_DIR:-}" ] && rm -rf "$NATS_DIR"; }
+trap cleanup EXIT
+
+if [ -z "${CONTROL_TEST_NATS_URL:-}" ]; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  NATS_DIR=$(mktemp -d)
+  nats-server -js -a 127.0.0.1 -p "$port" -sd "$NATS_DIR" >"$NATS_DIR/log" 2>&1 &
+  NATS_PID=$!
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  export CONTROL_TEST_NATS_URL="nats://127.0.0.1:$port"
+  step "started nats-server $(nats-server --version) at $CONTROL_TEST_NATS_URL"
+fi
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (server side: ssr)"
+cargo clippy -p model -p engine -p app --features app/ssr -p server -p sim --all-targets -- -D warnings
+
+step "cargo clippy (wasm side: hydrate)"
+cargo clippy -p frontend -p app --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
+
+step "cargo test"
+cargo test
+
+step "cargo leptos build --release (server + size-optimised wasm)"
+cargo leptos build --release
+
+bin="$CARGO_TARGET_DIR/release/control"
+step "control --help / --version"
+"$bin" --help >/dev/null
+"$bin" --version
+
+step "bundle size"
+scripts/bundle-size.sh
+
+step "Playwright end-to-end (Debian chromium)"
+(
+  cd end2end
+  E2E_CONTROL_BIN="$bin" CONTROL_SERVER_SITE_ROOT="$ROOT/target/site" CONTROL_LOG_FORMAT=json \
+    E2E_DATA_DIR="$(mktemp -d)" npx playwright test
+)
+
+step "all suites passed"
