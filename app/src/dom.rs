@@ -78,7 +78,10 @@ pub fn move_focus(container: &Element, ev: &KeyboardEvent) {
 }
 
 pub fn set_theme(theme: &str) {
-    if let Some(root) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
+    if let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
         let _ = if theme == "system" {
             root.remove_attribute("data-theme")
         } else {
@@ -88,7 +91,11 @@ pub fn set_theme(theme: &str) {
 }
 
 pub fn storage_get(key: &str) -> Option<String> {
-    web_sys::window()?.local_storage().ok()??.get_item(key).ok()?
+    web_sys::window()?
+        .local_storage()
+        .ok()??
+        .get_item(key)
+        .ok()?
 }
 
 pub fn storage_set(key: &str, value: &str) {

@@ -34,12 +34,14 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Args(m) => {
-                Self::new(ErrorCode::BadRequest, format!("invalid arguments: {}", detail(&m)))
-            }
-            ServerFnErrorErr::Deserialization(m) => {
-                Self::new(ErrorCode::MalformedJson, format!("could not decode: {}", detail(&m)))
-            }
+            ServerFnErrorErr::Args(m) => Self::new(
+                ErrorCode::BadRequest,
+                format!("invalid arguments: {}", detail(&m)),
+            ),
+            ServerFnErrorErr::Deserialization(m) => Self::new(
+                ErrorCode::MalformedJson,
+                format!("could not decode: {}", detail(&m)),
+            ),
             ServerFnErrorErr::Request(_) => {
                 Self::new(ErrorCode::Network, "the server could not be reached")
             }
@@ -49,9 +51,10 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::UnsupportedRequestMethod(_) => {
                 Self::new(ErrorCode::MethodNotAllowed, "method not allowed")
             }
-            ServerFnErrorErr::MissingArg(m) => {
-                Self::new(ErrorCode::BadRequest, format!("missing argument: {}", detail(&m)))
-            }
+            ServerFnErrorErr::MissingArg(m) => Self::new(
+                ErrorCode::BadRequest,
+                format!("missing argument: {}", detail(&m)),
+            ),
             // Registration, serialization and server-side failures carry
             // internal detail; clients get the stable code only.
             _ => Self::new(ErrorCode::Internal, "internal error"),
@@ -67,7 +70,9 @@ mod tests {
     fn framework_errors_map_to_stable_codes() {
         let e = AppError::from_server_fn_error(ServerFnErrorErr::Args("missing field `x`".into()));
         assert_eq!(e.code(), ErrorCode::BadRequest);
-        let e = AppError::from_server_fn_error(ServerFnErrorErr::ServerError("db password=hunter2".into()));
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::ServerError(
+            "db password=hunter2".into(),
+        ));
         assert_eq!(e.code(), ErrorCode::Internal);
         assert!(!e.0.message.contains("hunter2"));
         let long = "a".repeat(10_000);

@@ -168,7 +168,11 @@ fn RecordView(rec: RequestRecord) -> impl IntoView {
         400..=499 => Tone::Warn,
         _ => Tone::Error,
     };
-    let status = if rec.status == 0 { "no answer".to_owned() } else { rec.status.to_string() };
+    let status = if rec.status == 0 {
+        "no answer".to_owned()
+    } else {
+        rec.status.to_string()
+    };
     view! {
         <div class="record">
             <p>

@@ -157,9 +157,21 @@ mod tests {
     #[test]
     fn the_nav_has_the_pages_the_plan_names() {
         for t in [
-            "Overview", "Tenants", "Users", "Sessions", "Roles & Permissions", "Config",
-            "Definitions", "Scale & Placement", "Deployments", "Observability", "Audit Log",
-            "Settings", "Jobs", "Fleet", "Platform Drift",
+            "Overview",
+            "Tenants",
+            "Users",
+            "Sessions",
+            "Roles & Permissions",
+            "Config",
+            "Definitions",
+            "Scale & Placement",
+            "Deployments",
+            "Observability",
+            "Audit Log",
+            "Settings",
+            "Jobs",
+            "Fleet",
+            "Platform Drift",
         ] {
             assert!(PAGES.iter().any(|p| p.title == t), "missing {t}");
         }

@@ -3,7 +3,8 @@
 
 use crate::api::status::get_server_status;
 use crate::components::{
-    sort_and_page, Breadcrumbs, Button, ButtonKind, Cell, Column, DataTable, Modal, Select, Sort, Tone,
+    sort_and_page, Breadcrumbs, Button, ButtonKind, Cell, Column, DataTable, Modal, Select, Sort,
+    Tone,
 };
 use crate::error::AppError;
 use crate::nav::{page, PageInfo};
@@ -11,7 +12,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
-use model::{ServerStatus, CheckStatus};
+use model::{CheckStatus, ServerStatus};
 
 #[component]
 fn PageFrame(info: &'static PageInfo, children: Children) -> impl IntoView {
@@ -59,7 +60,7 @@ pub fn Overview() -> impl IntoView {
             <section class="card" aria-labelledby="cp-title">
                 <h2 id="cp-title">"Control plane"</h2>
                 <Suspense fallback=|| view! { <p class="muted">"Loading status…"</p> }>
-                    {move || status.get().map(|r| status_summary(r))}
+                    {move || status.get().map(status_summary)}
                 </Suspense>
             </section>
             <EmptyState info=info />
@@ -101,7 +102,11 @@ fn check_rows(checks: &[CheckStatus]) -> Vec<Vec<Cell>> {
         .map(|c| {
             vec![
                 Cell::Text(c.name.clone()),
-                if c.ok { Cell::Badge(Tone::Ok, "ok".into()) } else { Cell::Badge(Tone::Error, "failing".into()) },
+                if c.ok {
+                    Cell::Badge(Tone::Ok, "ok".into())
+                } else {
+                    Cell::Badge(Tone::Error, "failing".into())
+                },
                 Cell::Number(c.latency_ms as f64, format!("{} ms", c.latency_ms)),
                 Cell::Text(c.reason.clone().unwrap_or_else(|| "—".into())),
             ]

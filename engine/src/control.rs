@@ -31,7 +31,12 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    pub fn new(build: BuildInfo, mode: RunMode, store_backend: impl Into<String>, readiness: Readiness) -> Self {
+    pub fn new(
+        build: BuildInfo,
+        mode: RunMode,
+        store_backend: impl Into<String>,
+        readiness: Readiness,
+    ) -> Self {
         Self {
             build,
             mode,

@@ -42,7 +42,13 @@ impl DependencyCheck for DataDirCheck {
                 tokio::fs::remove_file(&probe).await
             }
             .await;
-            res.map_err(|e| format!("data dir {} is not writable: {}", self.dir.display(), e.kind()))
+            res.map_err(|e| {
+                format!(
+                    "data dir {} is not writable: {}",
+                    self.dir.display(),
+                    e.kind()
+                )
+            })
         })
     }
 }
@@ -107,7 +113,8 @@ mod tests {
     #[tokio::test]
     async fn writable_data_dir_is_ready() {
         let dir = tempfile::tempdir().unwrap();
-        let r = Readiness::new(Duration::from_secs(1)).with_check(Arc::new(DataDirCheck::new(dir.path())));
+        let r = Readiness::new(Duration::from_secs(1))
+            .with_check(Arc::new(DataDirCheck::new(dir.path())));
         let rep = r.report().await;
         assert!(rep.ready, "{rep:?}");
         assert!(!dir.path().join(".ready-probe").exists());
@@ -117,10 +124,15 @@ mod tests {
     async fn missing_data_dir_is_not_ready_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         let gone = dir.path().join("nope");
-        let r = Readiness::new(Duration::from_secs(1)).with_check(Arc::new(DataDirCheck::new(&gone)));
+        let r =
+            Readiness::new(Duration::from_secs(1)).with_check(Arc::new(DataDirCheck::new(&gone)));
         let rep = r.report().await;
         assert!(!rep.ready);
-        assert!(rep.checks[0].reason.as_deref().unwrap().contains("not writable"));
+        assert!(rep.checks[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("not writable"));
     }
 
     #[tokio::test]
@@ -133,7 +145,11 @@ mod tests {
         assert!(started.elapsed() < Duration::from_millis(1000));
         assert!(!rep.ready);
         assert_eq!(rep.checks[0].name, "slow");
-        assert!(rep.checks[0].reason.as_deref().unwrap().contains("no answer"));
+        assert!(rep.checks[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("no answer"));
         assert!(rep.checks[1].ok);
     }
 }

@@ -51,9 +51,13 @@ impl SearchQuery {
 pub enum SearchError {
     #[error("Enter a request id, correlation id, trace id or job id.")]
     Empty,
-    #[error("Not an id: use letters, digits and . _ : - (at most 64 characters), or a 32-hex trace id.")]
+    #[error(
+        "Not an id: use letters, digits and . _ : - (at most 64 characters), or a 32-hex trace id."
+    )]
     Unrecognised,
-    #[error("Looks like a job id, but a job id is `job_` followed by 32 lowercase hex characters.")]
+    #[error(
+        "Looks like a job id, but a job id is `job_` followed by 32 lowercase hex characters."
+    )]
     MalformedJobId,
 }
 
@@ -103,15 +107,22 @@ mod tests {
         let job = format!("job_{}", "c".repeat(32));
         assert_eq!(recognise(&job).unwrap().kind_label(), "job id");
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-        assert_eq!(recognise(trace).unwrap(), SearchQuery::Trace(TraceId::parse(trace).unwrap()));
         assert_eq!(
-            recognise("4BF92F3577B34DA6A3CE929D0E0E4736").unwrap().kind_label(),
+            recognise(trace).unwrap(),
+            SearchQuery::Trace(TraceId::parse(trace).unwrap())
+        );
+        assert_eq!(
+            recognise("4BF92F3577B34DA6A3CE929D0E0E4736")
+                .unwrap()
+                .kind_label(),
             "trace id"
         );
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         assert_eq!(recognise(tp).unwrap().id(), trace);
         assert_eq!(
-            recognise("  3f2c0a9e-1b1a-4c1e-9d7e-0a1b2c3d4e5f ").unwrap().kind_label(),
+            recognise("  3f2c0a9e-1b1a-4c1e-9d7e-0a1b2c3d4e5f ")
+                .unwrap()
+                .kind_label(),
             "request or correlation id"
         );
     }

@@ -20,7 +20,11 @@ pub enum ConfigError {
     #[error("{var}: {reason}")]
     BadEnv { var: String, reason: String },
     #[error("{var}: cannot read secret file {path}: {reason}")]
-    SecretFile { var: String, path: String, reason: String },
+    SecretFile {
+        var: String,
+        path: String,
+        reason: String,
+    },
     #[error("{key}: {reason}")]
     Invalid { key: &'static str, reason: String },
 }
@@ -42,7 +46,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -144,17 +148,6 @@ impl Default for LogConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            store: StoreConfig::default(),
-            nats: NatsConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Str,
@@ -200,23 +193,28 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut table = toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
-            key: "defaults",
-            reason: e.to_string(),
-        })?;
+        let mut table =
+            toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
+                key: "defaults",
+                reason: e.to_string(),
+            })?;
         if let Some(path) = file {
             let raw = std::fs::read_to_string(path).map_err(|e| ConfigError::ReadFile {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-            let from_file: toml::Table = raw.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: path.display().to_string(),
-                reason: e.message().to_owned(),
-            })?;
+            let from_file: toml::Table =
+                raw.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Parse {
+                        path: path.display().to_string(),
+                        reason: e.message().to_owned(),
+                    })?;
             // Check the file on its own first so its errors name the file.
-            Config::deserialize(toml::Value::Table(from_file.clone())).map_err(|e| ConfigError::Parse {
-                path: path.display().to_string(),
-                reason: e.to_string(),
+            Config::deserialize(toml::Value::Table(from_file.clone())).map_err(|e| {
+                ConfigError::Parse {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                }
             })?;
             merge(&mut table, from_file);
         }
@@ -224,10 +222,14 @@ impl Config {
             let (section, key, kind) = var.1;
             let v = match kind {
                 Kind::Str => toml::Value::String(value),
-                Kind::Int => value.trim().parse::<i64>().map(toml::Value::Integer).map_err(|_| ConfigError::BadEnv {
-                    var: var.0.clone(),
-                    reason: format!("expected a whole number, got {value:?}"),
-                })?,
+                Kind::Int => value
+                    .trim()
+                    .parse::<i64>()
+                    .map(toml::Value::Integer)
+                    .map_err(|_| ConfigError::BadEnv {
+                        var: var.0.clone(),
+                        reason: format!("expected a whole number, got {value:?}"),
+                    })?,
             };
             let sect = table
                 .entry(section)
@@ -236,15 +238,18 @@ impl Config {
                 t.insert(key.to_owned(), v);
             }
             // Validate each env override as it lands, so the error names the variable.
-            Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| ConfigError::BadEnv {
-                var: var.0.clone(),
-                reason: e.message().to_owned(),
+            Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+                ConfigError::BadEnv {
+                    var: var.0.clone(),
+                    reason: e.message().to_owned(),
+                }
             })?;
         }
-        let cfg = Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
-            key: "config",
-            reason: e.to_string(),
-        })?;
+        let cfg =
+            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
+                key: "config",
+                reason: e.to_string(),
+            })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -269,9 +274,17 @@ impl Config {
                     reason: "required when store.backend = \"nats\"".into(),
                 });
             };
-            nats_host_port(url).map_err(|reason| ConfigError::Invalid { key: "nats.url", reason })?;
+            nats_host_port(url).map_err(|reason| ConfigError::Invalid {
+                key: "nats.url",
+                reason,
+            })?;
         }
-        if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
+        if self
+            .log
+            .level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
             return Err(ConfigError::Invalid {
                 key: "log.level",
                 reason: format!("not a valid filter directive: {:?}", self.log.level),
@@ -286,10 +299,20 @@ type EnvKey = (String, (&'static str, &'static str, Kind));
 /// Picks the `CONTROL_*` variables, resolving `_FILE` variants; rejects
 /// unknown names. Later entries for the same key do not occur: a key given
 /// both directly and as `_FILE` is an error, since either might be stale.
-fn collect_env(env: impl IntoIterator<Item = (String, String)>) -> Result<Vec<(EnvKey, String)>, ConfigError> {
+fn collect_env(
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<(EnvKey, String)>, ConfigError> {
     let mut out: BTreeMap<String, (EnvKey, String)> = BTreeMap::new();
-    let known = || KEYS.iter().map(|(s, k, _)| env_name(s, k)).collect::<Vec<_>>().join(", ");
-    let mut vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("CONTROL_")).collect();
+    let known = || {
+        KEYS.iter()
+            .map(|(s, k, _)| env_name(s, k))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("CONTROL_"))
+        .collect();
     vars.sort();
     for (name, value) in vars {
         if is_reserved_env(&name) {
@@ -300,7 +323,10 @@ fn collect_env(env: impl IntoIterator<Item = (String, String)>) -> Result<Vec<(E
             _ => (name.clone(), false),
         };
         let Some(&entry) = KEYS.iter().find(|(s, k, _)| env_name(s, k) == base) else {
-            return Err(ConfigError::UnknownEnv { var: name, known: known() });
+            return Err(ConfigError::UnknownEnv {
+                var: name,
+                known: known(),
+            });
         };
         let value = if from_file {
             let raw = std::fs::read_to_string(&value).map_err(|e| ConfigError::SecretFile {
@@ -363,7 +389,10 @@ mod tests {
     use std::io::Write;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -378,13 +407,19 @@ mod tests {
         writeln!(f, "[server]\nlisten = \"127.0.0.1:4000\"\nrequest_timeout_ms = 5000\n[log]\nlevel = \"debug\"").unwrap();
         let c = Config::load_from(
             Some(f.path()),
-            env(&[("CONTROL_SERVER_LISTEN", "127.0.0.1:5000"), ("PATH", "/bin")]),
+            env(&[
+                ("CONTROL_SERVER_LISTEN", "127.0.0.1:5000"),
+                ("PATH", "/bin"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:5000".parse().unwrap());
         assert_eq!(c.server.request_timeout_ms, 5000);
         assert_eq!(c.log.level, "debug");
-        assert_eq!(c.server.body_limit_bytes, ServerConfig::default().body_limit_bytes);
+        assert_eq!(
+            c.server.body_limit_bytes,
+            ServerConfig::default().body_limit_bytes
+        );
     }
 
     #[test]
@@ -397,7 +432,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.nats.password.as_ref().unwrap().expose(), "s3cr3t-value");
-        assert!(!format!("{c:?}").contains("s3cr3t"), "Debug must redact secrets");
+        assert!(
+            !format!("{c:?}").contains("s3cr3t"),
+            "Debug must redact secrets"
+        );
     }
 
     #[test]
@@ -416,33 +454,49 @@ mod tests {
 
     #[test]
     fn bad_values_fail_and_name_the_key() {
-        let e = Config::load_from(None, env(&[("CONTROL_SERVER_REQUEST_TIMEOUT_MS", "soon")])).unwrap_err();
-        assert!(e.to_string().contains("CONTROL_SERVER_REQUEST_TIMEOUT_MS"), "{e}");
-        let e = Config::load_from(None, env(&[("CONTROL_SERVER_LISTEN", "not-an-addr")])).unwrap_err();
+        let e = Config::load_from(None, env(&[("CONTROL_SERVER_REQUEST_TIMEOUT_MS", "soon")]))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("CONTROL_SERVER_REQUEST_TIMEOUT_MS"),
+            "{e}"
+        );
+        let e =
+            Config::load_from(None, env(&[("CONTROL_SERVER_LISTEN", "not-an-addr")])).unwrap_err();
         assert!(e.to_string().contains("CONTROL_SERVER_LISTEN"), "{e}");
         let e = Config::load_from(None, env(&[("CONTROL_STORE_BACKEND", "postgres")])).unwrap_err();
         assert!(e.to_string().contains("CONTROL_STORE_BACKEND"), "{e}");
         let e = Config::load_from(None, env(&[("CONTROL_STORE_BACKEND", "nats")])).unwrap_err();
         assert!(e.to_string().contains("nats.url"), "{e}");
-        let e = Config::load_from(None, env(&[("CONTROL_SERVER_REQUEST_TIMEOUT_MS", "0")])).unwrap_err();
+        let e = Config::load_from(None, env(&[("CONTROL_SERVER_REQUEST_TIMEOUT_MS", "0")]))
+            .unwrap_err();
         assert!(e.to_string().contains("server.request_timeout_ms"), "{e}");
         let e = Config::load_from(
             None,
-            env(&[("CONTROL_STORE_BACKEND", "nats"), ("CONTROL_NATS_URL", "nats://u:p@h:4222")]),
+            env(&[
+                ("CONTROL_STORE_BACKEND", "nats"),
+                ("CONTROL_NATS_URL", "nats://u:p@h:4222"),
+            ]),
         )
         .unwrap_err();
-        assert!(e.to_string().contains("credentials") && !e.to_string().contains("u:p"), "{e}");
+        assert!(
+            e.to_string().contains("credentials") && !e.to_string().contains("u:p"),
+            "{e}"
+        );
     }
 
     #[test]
     fn missing_secret_file_and_double_source_fail() {
-        let e = Config::load_from(None, env(&[("CONTROL_NATS_TOKEN_FILE", "/nonexistent/x")])).unwrap_err();
+        let e = Config::load_from(None, env(&[("CONTROL_NATS_TOKEN_FILE", "/nonexistent/x")]))
+            .unwrap_err();
         assert!(e.to_string().contains("CONTROL_NATS_TOKEN_FILE"), "{e}");
         let mut f = tempfile::NamedTempFile::new().unwrap();
         writeln!(f, "a").unwrap();
         let e = Config::load_from(
             None,
-            env(&[("CONTROL_NATS_TOKEN", "b"), ("CONTROL_NATS_TOKEN_FILE", f.path().to_str().unwrap())]),
+            env(&[
+                ("CONTROL_NATS_TOKEN", "b"),
+                ("CONTROL_NATS_TOKEN_FILE", f.path().to_str().unwrap()),
+            ]),
         )
         .unwrap_err();
         assert!(e.to_string().contains("both set"), "{e}");
@@ -452,7 +506,11 @@ mod tests {
     fn reserved_variables_are_not_config_keys() {
         assert!(Config::load_from(
             None,
-            env(&[("CONTROL_TEST_NATS_URL", "nats://x"), ("CONTROL_CONFIG", "/x"), ("CONTROL_GIT_SHA", "abc")])
+            env(&[
+                ("CONTROL_TEST_NATS_URL", "nats://x"),
+                ("CONTROL_CONFIG", "/x"),
+                ("CONTROL_GIT_SHA", "abc")
+            ])
         )
         .is_ok());
     }
@@ -485,8 +543,14 @@ mod tests {
 
     #[test]
     fn nats_urls_parse() {
-        assert_eq!(nats_host_port("nats://127.0.0.1:4222").unwrap(), ("127.0.0.1".into(), 4222));
-        assert_eq!(nats_host_port("nats://nats").unwrap(), ("nats".into(), 4222));
+        assert_eq!(
+            nats_host_port("nats://127.0.0.1:4222").unwrap(),
+            ("127.0.0.1".into(), 4222)
+        );
+        assert_eq!(
+            nats_host_port("nats://nats").unwrap(),
+            ("nats".into(), 4222)
+        );
         assert!(nats_host_port("http://x").is_err());
         assert!(nats_host_port("nats://:4222").is_err());
         assert!(nats_host_port("nats://h:99999").is_err());

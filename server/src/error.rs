@@ -41,7 +41,11 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self.message, "internal error");
         }
         // The request id is added by `normalise_errors`, which sees the ids.
-        (status_of(self.code), Json(ErrorBody::new(self.code, self.message))).into_response()
+        (
+            status_of(self.code),
+            Json(ErrorBody::new(self.code, self.message)),
+        )
+            .into_response()
     }
 }
 
@@ -59,16 +63,22 @@ where
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Self(v)),
             Err(rej) => Err(match rej {
-                JsonRejection::MissingJsonContentType(_) => {
-                    ApiError::new(ErrorCode::UnsupportedMediaType, "expected Content-Type: application/json")
+                JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    "expected Content-Type: application/json",
+                ),
+                JsonRejection::JsonSyntaxError(_) => {
+                    ApiError::new(ErrorCode::MalformedJson, "request body is not valid JSON")
                 }
-                JsonRejection::JsonSyntaxError(_) => ApiError::new(ErrorCode::MalformedJson, "request body is not valid JSON"),
                 JsonRejection::JsonDataError(e) => {
                     // serde's message names the field; the body is not echoed.
                     let detail: String = e.body_text().chars().take(200).collect();
                     ApiError::new(ErrorCode::BadRequest, detail)
                 }
-                JsonRejection::BytesRejection(_) => ApiError::new(ErrorCode::PayloadTooLarge, "request body too large or unreadable"),
+                JsonRejection::BytesRejection(_) => ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "request body too large or unreadable",
+                ),
                 _ => ApiError::new(ErrorCode::BadRequest, "request body rejected"),
             }),
         }
@@ -98,7 +108,10 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// - HTML error pages (the UI's not-found page) and JSON answers of another
 ///   shape (the readiness report) are left as they are.
 pub async fn normalise_errors(req: Request, next: Next) -> Response {
-    let request_id = req.extensions().get::<RequestIds>().map(|i| i.request_id.to_string());
+    let request_id = req
+        .extensions()
+        .get::<RequestIds>()
+        .map(|i| i.request_id.to_string());
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -115,7 +128,9 @@ pub async fn normalise_errors(req: Request, next: Next) -> Response {
     }
     let is_server_fn = res.headers().contains_key(SERVER_FN_ERROR_HEADER);
     let (mut parts, body) = res.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_ERROR_BODY).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
     let is_json = ct.starts_with("application/json");
     let mut error = match serde_json::from_slice::<ErrorBody>(&bytes) {
         Ok(b) => b,
@@ -138,7 +153,9 @@ pub async fn normalise_errors(req: Request, next: Next) -> Response {
         error.request_id = request_id;
     }
     let body = serde_json::to_vec(&error).unwrap_or_default();
-    parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(body))
 }
@@ -163,9 +180,21 @@ mod tests {
     #[test]
     fn statuses_map_to_codes() {
         assert_eq!(code_for_status(StatusCode::NOT_FOUND), ErrorCode::NotFound);
-        assert_eq!(code_for_status(StatusCode::PAYLOAD_TOO_LARGE), ErrorCode::PayloadTooLarge);
-        assert_eq!(code_for_status(StatusCode::REQUEST_TIMEOUT), ErrorCode::Timeout);
-        assert_eq!(code_for_status(StatusCode::IM_A_TEAPOT), ErrorCode::BadRequest);
-        assert_eq!(code_for_status(StatusCode::BAD_GATEWAY), ErrorCode::Internal);
+        assert_eq!(
+            code_for_status(StatusCode::PAYLOAD_TOO_LARGE),
+            ErrorCode::PayloadTooLarge
+        );
+        assert_eq!(
+            code_for_status(StatusCode::REQUEST_TIMEOUT),
+            ErrorCode::Timeout
+        );
+        assert_eq!(
+            code_for_status(StatusCode::IM_A_TEAPOT),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            code_for_status(StatusCode::BAD_GATEWAY),
+            ErrorCode::Internal
+        );
     }
 }

@@ -11,11 +11,18 @@ use tokio::net::TcpStream;
 /// GETs `path` from the server at `addr`; Ok when the answer is 2xx.
 pub async fn probe(addr: SocketAddr, path: &str, deadline: Duration) -> Result<(), String> {
     let run = async {
-        let mut s = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+        let mut s = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect {addr}: {e}"))?;
         let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: control-healthcheck\r\n\r\n");
-        s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         let mut buf = Vec::new();
-        s.take(4096).read_to_end(&mut buf).await.map_err(|e| e.to_string())?;
+        s.take(4096)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|e| e.to_string())?;
         let text = String::from_utf8_lossy(&buf);
         let status: u16 = text
             .split_whitespace()
@@ -70,7 +77,10 @@ impl DependencyCheck for NatsReachable {
                 .await
                 .map_err(|e| format!("cannot connect to {host}:{port}: {}", e.kind()))?;
             let mut line = String::new();
-            BufReader::new(s).read_line(&mut line).await.map_err(|e| e.to_string())?;
+            BufReader::new(s)
+                .read_line(&mut line)
+                .await
+                .map_err(|e| e.to_string())?;
             if line.starts_with("INFO ") {
                 Ok(())
             } else {
@@ -86,9 +96,18 @@ mod tests {
 
     #[test]
     fn wildcard_listen_is_probed_on_loopback() {
-        assert_eq!(probe_addr("0.0.0.0:3000".parse().unwrap()), "127.0.0.1:3000".parse().unwrap());
-        assert_eq!(probe_addr("[::]:3000".parse().unwrap()), "[::1]:3000".parse().unwrap());
-        assert_eq!(probe_addr("10.1.2.3:80".parse().unwrap()), "10.1.2.3:80".parse().unwrap());
+        assert_eq!(
+            probe_addr("0.0.0.0:3000".parse().unwrap()),
+            "127.0.0.1:3000".parse().unwrap()
+        );
+        assert_eq!(
+            probe_addr("[::]:3000".parse().unwrap()),
+            "[::1]:3000".parse().unwrap()
+        );
+        assert_eq!(
+            probe_addr("10.1.2.3:80".parse().unwrap()),
+            "10.1.2.3:80".parse().unwrap()
+        );
     }
 
     #[tokio::test]
@@ -96,7 +115,9 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         drop(l);
-        assert!(probe(addr, "/health", Duration::from_secs(1)).await.is_err());
+        assert!(probe(addr, "/health", Duration::from_secs(1))
+            .await
+            .is_err());
     }
 
     #[tokio::test]

@@ -39,10 +39,13 @@ pub fn build_info() -> model::BuildInfo {
 /// Builds the state for a run mode from a loaded config.
 pub fn build_state(config: Config, mode: RunMode) -> AppState {
     let mut readiness = Readiness::new(Duration::from_secs(2))
-        .with_check(Arc::new(DataDirCheck::new(config.store.data_dir.clone())) as Arc<dyn DependencyCheck>);
+        .with_check(
+            Arc::new(DataDirCheck::new(config.store.data_dir.clone())) as Arc<dyn DependencyCheck>
+        );
     if config.store.backend == StoreBackend::Nats {
         if let Some(url) = &config.nats.url {
-            readiness = readiness.with_check(Arc::new(healthcheck::NatsReachable::new(url.clone())));
+            readiness =
+                readiness.with_check(Arc::new(healthcheck::NatsReachable::new(url.clone())));
         }
     }
     let leptos = LeptosOptions::builder()
@@ -50,9 +53,18 @@ pub fn build_state(config: Config, mode: RunMode) -> AppState {
         .site_root(config.server.site_root.clone())
         .site_pkg_dir("pkg")
         .site_addr(config.server.listen)
-        .env(if mode == RunMode::Dev { Env::DEV } else { Env::PROD })
+        .env(if mode == RunMode::Dev {
+            Env::DEV
+        } else {
+            Env::PROD
+        })
         .build();
-    let control = Arc::new(ControlPlane::new(build_info(), mode, config.store.backend.as_str(), readiness));
+    let control = Arc::new(ControlPlane::new(
+        build_info(),
+        mode,
+        config.store.backend.as_str(),
+        readiness,
+    ));
     AppState {
         config: Arc::new(config),
         leptos,
@@ -91,19 +103,32 @@ pub fn router(state: AppState) -> Router {
             move || shell(o.clone())
         })
         .fallback(move |st: State<AppState>, req: Request| {
-            let handler = leptos_axum::file_and_error_handler_with_context::<AppState, _>(fallback_ctx.clone(), shell);
+            let handler = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+                fallback_ctx.clone(),
+                shell,
+            );
             async move { handler(req.uri().clone(), st, req).await }
         })
-        .layer(axum::middleware::from_fn(middleware::security::security_headers))
+        .layer(axum::middleware::from_fn(
+            middleware::security::security_headers,
+        ))
         .layer(axum::middleware::from_fn(error::normalise_errors))
-        .layer(axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| async move {
-            match tokio::time::timeout(timeout, next.run(req)).await {
-                Ok(res) => res,
-                Err(_) => error::ApiError::new(model::ErrorCode::Timeout, "the request took too long").into_response(),
-            }
-        }))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| async move {
+                match tokio::time::timeout(timeout, next.run(req)).await {
+                    Ok(res) => res,
+                    Err(_) => {
+                        error::ApiError::new(model::ErrorCode::Timeout, "the request took too long")
+                            .into_response()
+                    }
+                }
+            },
+        ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe::observe,
+        ))
         .layer(axum::middleware::from_fn(middleware::ids::assign_ids))
         .with_state(state)
 }
@@ -117,10 +142,11 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, version = VERSION, git_sha = GIT_SHA, "control listening");
     let app = router(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = tx.send(());
-    });
+    let server =
+        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = tx.send(());
+        });
     let mut server = std::pin::pin!(std::future::IntoFuture::into_future(server));
     tokio::select! {
         res = &mut server => res,

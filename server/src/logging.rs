@@ -10,9 +10,16 @@ where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_new(&cfg.level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let base = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let base = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     match cfg.format {
-        LogFormat::Json => Box::new(base.json().with_current_span(true).with_span_list(false).finish()),
+        LogFormat::Json => Box::new(
+            base.json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .finish(),
+        ),
         LogFormat::Pretty => Box::new(base.finish()),
     }
 }

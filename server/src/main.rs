@@ -56,7 +56,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("control: cannot start the runtime: {e}");
@@ -64,10 +67,18 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Healthcheck { addr, ready, timeout_ms } => {
+        Command::Healthcheck {
+            addr,
+            ready,
+            timeout_ms,
+        } => {
             let addr = server::healthcheck::probe_addr(addr.unwrap_or(config.server.listen));
             let path = if ready { "/ready" } else { "/health" };
-            match rt.block_on(server::healthcheck::probe(addr, path, Duration::from_millis(timeout_ms))) {
+            match rt.block_on(server::healthcheck::probe(
+                addr,
+                path,
+                Duration::from_millis(timeout_ms),
+            )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("control healthcheck: {e}");
@@ -89,7 +100,10 @@ fn main() -> ExitCode {
                 config.log.format = LogFormat::Pretty;
             }
             if let Err(e) = std::fs::create_dir_all(&config.store.data_dir) {
-                eprintln!("control: cannot create data dir {}: {e}", config.store.data_dir.display());
+                eprintln!(
+                    "control: cannot create data dir {}: {e}",
+                    config.store.data_dir.display()
+                );
                 return ExitCode::FAILURE;
             }
             run(&rt, config, RunMode::Dev)

@@ -6,7 +6,9 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-const BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Default)]
 struct Series {
@@ -21,14 +23,18 @@ pub struct HttpMetrics {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 impl HttpMetrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, latency: Duration) {
         let secs = latency.as_secs_f64();
         let mut map = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        let s = map.entry((method.to_owned(), route.to_owned(), status)).or_default();
+        let s = map
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default();
         s.count += 1;
         s.sum += secs;
         for (i, le) in BUCKETS.iter().enumerate() {
@@ -40,7 +46,10 @@ impl HttpMetrics {
 
     pub fn render(&self, build: &model::BuildInfo) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP control_build_info Build identity of this control plane.");
+        let _ = writeln!(
+            out,
+            "# HELP control_build_info Build identity of this control plane."
+        );
         let _ = writeln!(out, "# TYPE control_build_info gauge");
         let _ = writeln!(
             out,
@@ -63,15 +72,39 @@ impl HttpMetrics {
             );
         }
         let _ = writeln!(out, "# HELP control_http_request_duration_seconds HTTP request latency by method, route template and status.");
-        let _ = writeln!(out, "# TYPE control_http_request_duration_seconds histogram");
+        let _ = writeln!(
+            out,
+            "# TYPE control_http_request_duration_seconds histogram"
+        );
         for ((m, r, st), s) in map.iter() {
-            let labels = format!("method=\"{}\",route=\"{}\",status=\"{}\"", escape(m), escape(r), st);
+            let labels = format!(
+                "method=\"{}\",route=\"{}\",status=\"{}\"",
+                escape(m),
+                escape(r),
+                st
+            );
             for (i, le) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "control_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}", s.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "control_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}",
+                    s.buckets[i]
+                );
             }
-            let _ = writeln!(out, "control_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "control_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(out, "control_http_request_duration_seconds_count{{{labels}}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "control_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "control_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "control_http_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
         }
         out
     }
@@ -92,8 +125,12 @@ mod tests {
             git_sha: "abc\"def".into(),
         };
         let text = m.render(&b);
-        assert!(text.contains(r#"control_build_info{service="control",version="1.2.3",git_sha="abc\"def"} 1"#));
-        assert!(text.contains(r#"control_http_requests_total{method="GET",route="/admin/v1/status",status="200"} 2"#));
+        assert!(text.contains(
+            r#"control_build_info{service="control",version="1.2.3",git_sha="abc\"def"} 1"#
+        ));
+        assert!(text.contains(
+            r#"control_http_requests_total{method="GET",route="/admin/v1/status",status="200"} 2"#
+        ));
         assert!(text.contains(r#"le="0.005"} 1"#));
         assert!(text.contains(r#"le="0.5"} 2"#));
         assert!(text.contains(r#"le="+Inf"} 2"#));

@@ -40,7 +40,10 @@ async fn unknown_admin_routes_are_json_404_with_request_id() {
 async fn recognise_classifies_ids() {
     let a = app();
     let res = a
-        .send(post_json("/admin/v1/search/recognise", r#"{"query":"4bf92f3577b34da6a3ce929d0e0e4736"}"#))
+        .send(post_json(
+            "/admin/v1/search/recognise",
+            r#"{"query":"4bf92f3577b34da6a3ce929d0e0e4736"}"#,
+        ))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let v = body_json(res).await;
@@ -51,17 +54,40 @@ async fn recognise_classifies_ids() {
 async fn bad_bodies_get_stable_codes_never_500() {
     let a = app();
     let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
-        (post_json("/admin/v1/search/recognise", "{not json"), StatusCode::BAD_REQUEST, "malformed_json"),
-        (post_json("/admin/v1/search/recognise", r#"{"query": 5}"#), StatusCode::BAD_REQUEST, "bad_request"),
-        (post_json("/admin/v1/search/recognise", r#"{"query":"a","extra":1}"#), StatusCode::BAD_REQUEST, "bad_request"),
-        (post_json("/admin/v1/search/recognise", r#"{"query":"not an id at all"}"#), StatusCode::BAD_REQUEST, "bad_request"),
         (
-            Request::post("/admin/v1/search/recognise").body(Body::from("{}")).unwrap(),
+            post_json("/admin/v1/search/recognise", "{not json"),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            post_json("/admin/v1/search/recognise", r#"{"query": 5}"#),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            post_json("/admin/v1/search/recognise", r#"{"query":"a","extra":1}"#),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            post_json(
+                "/admin/v1/search/recognise",
+                r#"{"query":"not an id at all"}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            Request::post("/admin/v1/search/recognise")
+                .body(Body::from("{}"))
+                .unwrap(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
         ),
         (
-            Request::get("/admin/v1/search/recognise").body(Body::empty()).unwrap(),
+            Request::get("/admin/v1/search/recognise")
+                .body(Body::empty())
+                .unwrap(),
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
         ),

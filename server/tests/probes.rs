@@ -28,7 +28,10 @@ async fn ready_is_503_with_a_reason_when_a_dependency_is_unusable() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let v = body_json(res).await;
     assert_eq!(v["ready"], false);
-    assert!(v["checks"][0]["reason"].as_str().unwrap().contains("not writable"));
+    assert!(v["checks"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not writable"));
 }
 
 #[tokio::test]
@@ -43,7 +46,12 @@ async fn ready_reports_an_unreachable_nats() {
     let res = a.get("/ready").await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let v = body_json(res).await;
-    let nats = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "nats").unwrap();
+    let nats = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "nats")
+        .unwrap();
     assert_eq!(nats["ok"], false);
 }
 
@@ -55,17 +63,32 @@ async fn metrics_label_by_route_template_never_raw_path() {
     a.get("/tenants").await;
     let res = a.get("/metrics").await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = body_string(res).await;
     assert!(text.contains(&format!(
         "control_build_info{{service=\"control\",version=\"{}\",git_sha=\"{}\"}} 1",
         server::VERSION,
         server::GIT_SHA
     )));
-    assert!(text.contains(r#"control_http_requests_total{method="GET",route="/health",status="200"} 1"#), "{text}");
+    assert!(
+        text.contains(
+            r#"control_http_requests_total{method="GET",route="/health",status="200"} 1"#
+        ),
+        "{text}"
+    );
     assert!(text.contains(r#"route="/tenants",status="200""#), "{text}");
-    assert!(text.contains(r#"route="/admin/v1/{*path}",status="404""#) || text.contains(r#"status="404""#), "{text}");
-    assert!(!text.contains("abc123"), "a raw path leaked into labels: {text}");
+    assert!(
+        text.contains(r#"route="/admin/v1/{*path}",status="404""#)
+            || text.contains(r#"status="404""#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("abc123"),
+        "a raw path leaked into labels: {text}"
+    );
     assert!(text.contains("control_http_request_duration_seconds_bucket"));
 }
 
@@ -84,5 +107,9 @@ async fn ready_is_200_against_a_real_nats_server() {
     let status = res.status();
     let v = body_json(res).await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    assert!(v["checks"].as_array().unwrap().iter().any(|c| c["name"] == "nats" && c["ok"] == true));
+    assert!(v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "nats" && c["ok"] == true));
 }

@@ -12,10 +12,18 @@ async fn every_nav_page_renders() {
         let res = a.get(p.path).await;
         assert_eq!(res.status(), StatusCode::OK, "{}", p.path);
         let html = body_string(res).await;
-        assert!(html.contains(&format!("<h1>{}</h1>", p.title.replace('&', "&amp;"))), "{}: {html}", p.path);
+        assert!(
+            html.contains(&format!("<h1>{}</h1>", p.title.replace('&', "&amp;"))),
+            "{}: {html}",
+            p.path
+        );
         assert!(html.contains("aria-label=\"Breadcrumb\""), "{}", p.path);
         assert!(html.contains("aria-label=\"Main\""), "{}", p.path);
-        assert!(html.contains("/pkg/control.js"), "{}: hydration script missing", p.path);
+        assert!(
+            html.contains("/pkg/control.js"),
+            "{}: hydration script missing",
+            p.path
+        );
         assert!(!html.to_lowercase().contains("lorem"), "{}", p.path);
     }
 }

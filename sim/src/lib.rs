@@ -38,7 +38,10 @@ pub struct Instance {
 
 pub fn router(instance: Instance) -> Router {
     Router::new()
-        .route("/health", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+        .route(
+            "/health",
+            get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
+        )
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .with_state(Arc::new(instance))
@@ -74,13 +77,27 @@ mod tests {
             version: "1.4.0".into(),
             git_sha: "abc123".into(),
         });
-        let res = r.clone().oneshot(Request::get("/health").body(Body::empty()).unwrap()).await.unwrap();
+        let res = r
+            .clone()
+            .oneshot(Request::get("/health").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
-        let res = r.clone().oneshot(Request::get("/ready").body(Body::empty()).unwrap()).await.unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        let res = r
+            .clone()
+            .oneshot(Request::get("/ready").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
         assert_eq!(v["service"], "runner");
-        let res = r.oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
-        let text = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-        assert!(text.contains(r#"runner_build_info{service="runner",version="1.4.0",git_sha="abc123"} 1"#));
+        let res = r
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let text = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec())
+            .unwrap();
+        assert!(text
+            .contains(r#"runner_build_info{service="runner",version="1.4.0",git_sha="abc123"} 1"#));
     }
 }

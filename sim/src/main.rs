@@ -21,7 +21,11 @@ struct Args {
 async fn main() -> std::io::Result<()> {
     let a = Args::parse();
     let listener = tokio::net::TcpListener::bind(a.listen).await?;
-    eprintln!("sim: {} listening on {}", a.kind.as_str(), listener.local_addr()?);
+    eprintln!(
+        "sim: {} listening on {}",
+        a.kind.as_str(),
+        listener.local_addr()?
+    );
     axum::serve(
         listener,
         router(Instance {

@@ -14,11 +14,14 @@ pub fn Modal(
     let title_id = format!("{id}-title");
     #[cfg(feature = "hydrate")]
     {
-        let previous: StoredValue<Option<send_wrapper::SendWrapper<web_sys::HtmlElement>>> = StoredValue::new(None);
+        let previous: StoredValue<Option<send_wrapper::SendWrapper<web_sys::HtmlElement>>> =
+            StoredValue::new(None);
         Effect::new(move |_| {
             if open.get() {
                 if let Some(el) = dialog.get() {
-                    previous.set_value(crate::dom::active_element().map(send_wrapper::SendWrapper::new));
+                    previous.set_value(
+                        crate::dom::active_element().map(send_wrapper::SendWrapper::new),
+                    );
                     crate::dom::focus_first(&el);
                 }
             } else if let Some(prev) = previous.try_update_value(|p| p.take()).flatten() {

@@ -45,7 +45,12 @@ pub struct Column {
 
 /// Sorts and pages rows that are already in memory. Tables over large
 /// sets page on the server instead and only reuse the header and footer.
-pub fn sort_and_page(mut rows: Vec<Vec<Cell>>, sort: Option<Sort>, page: usize, page_size: usize) -> Vec<Vec<Cell>> {
+pub fn sort_and_page(
+    mut rows: Vec<Vec<Cell>>,
+    sort: Option<Sort>,
+    page: usize,
+    page_size: usize,
+) -> Vec<Vec<Cell>> {
     if let Some(Sort { column, dir }) = sort {
         rows.sort_by(|a, b| {
             let o = match (a.get(column), b.get(column)) {
@@ -59,7 +64,10 @@ pub fn sort_and_page(mut rows: Vec<Vec<Cell>>, sort: Option<Sort>, page: usize, 
             }
         });
     }
-    rows.into_iter().skip(page * page_size).take(page_size.max(1)).collect()
+    rows.into_iter()
+        .skip(page * page_size)
+        .take(page_size.max(1))
+        .collect()
 }
 
 /// A table with a sortable header and a paging footer. The parent owns the
@@ -151,23 +159,43 @@ pub fn DataTable(
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn rows() -> Vec<Vec<Cell>> {
         (0..25)
-            .map(|i| vec![Cell::Text(format!("n{i:02}")), Cell::Number(f64::from(25 - i), (25 - i).to_string())])
+            .map(|i| {
+                vec![
+                    Cell::Text(format!("n{i:02}")),
+                    Cell::Number(f64::from(25 - i), (25 - i).to_string()),
+                ]
+            })
             .collect()
     }
 
     #[test]
     fn sorts_numbers_numerically_and_pages() {
-        let page = sort_and_page(rows(), Some(Sort { column: 1, dir: SortDir::Asc }), 0, 10);
+        let page = sort_and_page(
+            rows(),
+            Some(Sort {
+                column: 1,
+                dir: SortDir::Asc,
+            }),
+            0,
+            10,
+        );
         assert_eq!(page.len(), 10);
         assert_eq!(page[0][1], Cell::Number(1.0, "1".into()));
-        let last = sort_and_page(rows(), Some(Sort { column: 1, dir: SortDir::Desc }), 2, 10);
+        let last = sort_and_page(
+            rows(),
+            Some(Sort {
+                column: 1,
+                dir: SortDir::Desc,
+            }),
+            2,
+            10,
+        );
         assert_eq!(last.len(), 5);
         assert_eq!(last[4][1], Cell::Number(1.0, "1".into()));
     }
@@ -175,6 +203,18 @@ mod tests {
     #[test]
     fn out_of_range_page_is_empty_not_a_panic() {
         assert!(sort_and_page(rows(), None, 99, 10).is_empty());
-        assert_eq!(sort_and_page(rows(), Some(Sort { column: 7, dir: SortDir::Asc }), 0, 0).len(), 1);
+        assert_eq!(
+            sort_and_page(
+                rows(),
+                Some(Sort {
+                    column: 7,
+                    dir: SortDir::Asc
+                }),
+                0,
+                0
+            )
+            .len(),
+            1
+        );
     }
 }

@@ -120,7 +120,10 @@ mod tests {
         ]));
         assert_eq!(ids.request_id.as_str(), "abc-123");
         assert_eq!(ids.correlation_id.as_str(), "flow.42");
-        assert_eq!(ids.trace.trace_id.as_str(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            ids.trace.trace_id.as_str(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         // Our hop gets its own span id in the same trace.
         assert_ne!(ids.trace.parent_id.as_str(), "00f067aa0ba902b7");
     }

@@ -19,7 +19,9 @@ pub struct RecogniseRequest {
 }
 
 /// What kind of id a string is: the same recognition as the UI's search box.
-pub async fn recognise_id(ApiJson(req): ApiJson<RecogniseRequest>) -> Result<Json<SearchQuery>, ApiError> {
+pub async fn recognise_id(
+    ApiJson(req): ApiJson<RecogniseRequest>,
+) -> Result<Json<SearchQuery>, ApiError> {
     recognise(&req.query)
         .map(Json)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))

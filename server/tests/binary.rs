@@ -1,0 +1,130 @@
+//! The real `control` binary: healthcheck exit codes, SIGTERM shutdown,
+//! configuration errors at start.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_control");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn control() -> Command {
+    let mut c = Command::new(BIN);
+    // The binary must not see the test harness's CONTROL_* settings.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CONTROL_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn start_dev(port: u16, dir: &std::path::Path) -> Child {
+    control()
+        .args([
+            "dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn healthcheck(port: u16, ready: bool) -> bool {
+    let mut c = control();
+    c.args([
+        "healthcheck",
+        "--addr",
+        &format!("127.0.0.1:{port}"),
+        "--timeout-ms",
+        "500",
+    ]);
+    if ready {
+        c.arg("--ready");
+    }
+    c.stderr(Stdio::null()).status().unwrap().success()
+}
+
+fn wait_until(deadline: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn healthcheck_follows_the_server_and_sigterm_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    assert!(!healthcheck(port, false), "nothing listens yet");
+    let mut child = start_dev(port, dir.path());
+    assert!(
+        wait_until(Duration::from_secs(20), || healthcheck(port, false)),
+        "server did not come up"
+    );
+    assert!(healthcheck(port, true));
+
+    let sent = Instant::now();
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut status = None;
+    assert!(wait_until(Duration::from_secs(12), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    }));
+    assert!(status.unwrap().success(), "exit after SIGTERM: {status:?}");
+    assert!(sent.elapsed() < Duration::from_secs(11));
+    assert!(
+        !healthcheck(port, false),
+        "server still answering after exit"
+    );
+}
+
+#[test]
+fn bad_configuration_stops_the_start_and_names_the_key() {
+    let out = control()
+        .args(["serve"])
+        .env("CONTROL_SERVER_LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CONTROL_SERVER_LISTEN"), "{err}");
+
+    let out = control()
+        .args(["serve"])
+        .env("CONTROL_LOG_LEVLE", "x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CONTROL_LOG_LEVLE"));
+}
+
+#[test]
+fn version_includes_the_git_sha() {
+    let out = control().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let v = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        v.contains(server::VERSION) && v.contains(server::GIT_SHA),
+        "{v}"
+    );
+}
