@@ -60,7 +60,7 @@ pub fn Overview() -> impl IntoView {
             <section class="card" aria-labelledby="cp-title">
                 <h2 id="cp-title">"Control plane"</h2>
                 <Suspense fallback=|| view! { <p class="muted">"Loading status…"</p> }>
-                    {move || status.get().map(status_summary)}
+                    {move || status.get().map(|r| status_summary(r, false))}
                 </Suspense>
             </section>
             <EmptyState info=info />
@@ -68,7 +68,7 @@ pub fn Overview() -> impl IntoView {
     }
 }
 
-fn status_summary(r: Result<ServerStatus, AppError>) -> AnyView {
+fn status_summary(r: Result<ServerStatus, AppError>, link_to_settings: bool) -> AnyView {
     match r {
         Ok(s) => {
             let (tone, label) = if s.readiness.ready { (Tone::Ok, "ready") } else { (Tone::Error, "not ready") };
@@ -79,7 +79,7 @@ fn status_summary(r: Result<ServerStatus, AppError>) -> AnyView {
                     " (" <code>{s.build.git_sha.clone()}</code> ") · mode " {s.mode.clone()}
                     " · store " {s.store_backend.clone()} " · up " {format_uptime(s.uptime_secs)}
                 </p>
-                <p><A href="/settings">"Details in Settings"</A></p>
+                {link_to_settings.then(|| view! { <p><A href="/settings">"Details in Settings"</A></p> })}
             }
             .into_any()
         }
@@ -157,10 +157,14 @@ pub fn Settings() -> impl IntoView {
     let theme = RwSignal::new("system".to_owned());
     #[cfg(feature = "hydrate")]
     {
-        if let Some(t) = crate::dom::storage_get(crate::layout::THEME_KEY) {
-            theme.set(t);
-        }
-        Effect::new(move |_| {
+        // After hydration, so the first client render matches the server's:
+        // the first run loads the stored choice, every run applies and saves.
+        Effect::new(move |prev: Option<()>| {
+            if prev.is_none() {
+                if let Some(t) = crate::dom::storage_get(crate::layout::THEME_KEY) {
+                    theme.set(t);
+                }
+            }
             let t = theme.get();
             crate::dom::set_theme(&t);
             crate::dom::storage_set(crate::layout::THEME_KEY, &t);
@@ -173,11 +177,14 @@ pub fn Settings() -> impl IntoView {
             <section class="card" aria-labelledby="build-title">
                 <h2 id="build-title">"This control plane"</h2>
                 <Suspense fallback=|| view! { <p class="muted">"Loading status…"</p> }>
-                    {move || status.get().map(status_summary)}
+                    {move || status.get().map(|r| status_summary(r, false))}
                 </Suspense>
             </section>
             <section class="card" aria-labelledby="ready-title">
                 <h2 id="ready-title">"Readiness"</h2>
+                // Inside Suspense: the rows read the resource, which the
+                // server renders only once it has resolved.
+                <Suspense fallback=|| view! { <p class="muted">"Loading checks…"</p> }>
                 <DataTable
                     caption="Dependency checks behind GET /ready"
                     columns=vec![
@@ -192,6 +199,7 @@ pub fn Settings() -> impl IntoView {
                     page=pg
                     page_size=CHECKS_PAGE
                 />
+                </Suspense>
                 <Button on_click=move |_| { recheck.dispatch(()); } disabled=Signal::derive(move || recheck.pending().get())>
                     "Check readiness now"
                 </Button>

@@ -24,6 +24,8 @@ for (const [path, title] of pages) {
     expect(res?.status()).toBe(200);
     expect(res?.headers()["content-security-policy"]).toContain("'wasm-unsafe-eval'");
     await hydrated(page);
+    // Late hydration (Suspense content, resources) must not fail either.
+    await page.waitForLoadState("networkidle");
     await expect(page.locator("h1")).toHaveText(title);
     await expect(page.getByRole("navigation", { name: "Breadcrumb" })).toBeVisible();
     await expect(page).toHaveTitle(`${title} · Cloudlysis Control`);
