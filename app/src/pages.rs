@@ -60,7 +60,7 @@ pub fn Overview() -> impl IntoView {
             <section class="card" aria-labelledby="cp-title">
                 <h2 id="cp-title">"Control plane"</h2>
                 <Suspense fallback=|| view! { <p class="muted">"Loading status…"</p> }>
-                    {move || status.get().map(|r| status_summary(r, false))}
+                    {move || status.get().map(|r| status_summary(r, true))}
                 </Suspense>
             </section>
             <EmptyState info=info />
