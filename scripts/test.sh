@@ -16,7 +16,13 @@ trap cleanup EXIT
 if [ -z "${CONTROL_TEST_NATS_URL:-}" ]; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   NATS_DIR=$(mktemp -d)
-  nats-server -js -a 127.0.0.1 -p "$port" -sd "$NATS_DIR" >"$NATS_DIR/log" 2>&1 &
+  # max_payload above the 1 MiB default: the conformance suite stores 1 MiB values.
+  cat >"$NATS_DIR/nats.conf" <<CONF
+listen: 127.0.0.1:$port
+max_payload: 8MB
+jetstream { store_dir: "$NATS_DIR/js" }
+CONF
+  nats-server -c "$NATS_DIR/nats.conf" >"$NATS_DIR/log" 2>&1 &
   NATS_PID=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   export CONTROL_TEST_NATS_URL="nats://127.0.0.1:$port"

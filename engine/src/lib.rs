@@ -2,5 +2,6 @@
 
 pub mod control;
 pub mod readiness;
+pub mod store;
 
 pub use control::{ControlPlane, RunMode};
