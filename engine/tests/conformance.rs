@@ -419,3 +419,149 @@ conformance!(
     empty_log_optimistic_append,
     ping_answers,
 );
+
+/// Model-based property test: random operation sequences give the same
+/// results (values, errors and revisions) as a simple in-memory model.
+mod model_check {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Create(u8, u8),
+        Update(u8, u8, bool),
+        Put(u8, u8),
+        Delete(u8, Option<bool>),
+        Get(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..3u8, any::<u8>()).prop_map(|(k, v)| Op::Create(k, v)),
+            (0..3u8, any::<u8>(), any::<bool>()).prop_map(|(k, v, fresh)| Op::Update(k, v, fresh)),
+            (0..3u8, any::<u8>()).prop_map(|(k, v)| Op::Put(k, v)),
+            (0..3u8, proptest::option::of(any::<bool>())).prop_map(|(k, e)| Op::Delete(k, e)),
+            (0..3u8).prop_map(Op::Get),
+        ]
+    }
+
+    /// Per key: (latest revision including delete markers, present value).
+    #[derive(Default)]
+    struct Model {
+        rev: u64,
+        keys: HashMap<u8, (u64, Option<u8>)>,
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Out {
+        Rev(u64),
+        Unit,
+        Value(Option<(Vec<u8>, u64)>),
+        Err(StoreError),
+    }
+
+    impl Model {
+        fn latest(&self, k: u8) -> Option<u64> {
+            self.keys.get(&k).map(|(r, _)| *r)
+        }
+        fn present(&self, k: u8) -> Option<u64> {
+            self.keys.get(&k).and_then(|(r, v)| v.map(|_| *r))
+        }
+        fn write(&mut self, k: u8, v: Option<u8>) -> u64 {
+            self.rev += 1;
+            self.keys.insert(k, (self.rev, v));
+            self.rev
+        }
+        fn expected(&self, k: u8, fresh: bool) -> u64 {
+            let l = self.latest(k).unwrap_or(0);
+            if fresh {
+                l
+            } else {
+                l + 1000
+            }
+        }
+        fn apply(&mut self, op: &Op) -> Out {
+            match *op {
+                Op::Create(k, v) => match self.present(k) {
+                    Some(_) => Out::Err(StoreError::AlreadyExists),
+                    None => Out::Rev(self.write(k, Some(v))),
+                },
+                Op::Update(k, v, fresh) => {
+                    let e = self.expected(k, fresh);
+                    if self.latest(k) == Some(e) {
+                        Out::Rev(self.write(k, Some(v)))
+                    } else if let Some(cur) = self.present(k) {
+                        Out::Err(StoreError::Conflict { current: Some(cur) })
+                    } else {
+                        Out::Err(StoreError::NotFound)
+                    }
+                }
+                Op::Put(k, v) => Out::Rev(self.write(k, Some(v))),
+                Op::Delete(k, fresh) => {
+                    if let Some(f) = fresh {
+                        if self.latest(k) != Some(self.expected(k, f)) {
+                            return Out::Err(StoreError::Conflict { current: self.present(k) });
+                        }
+                    }
+                    if self.present(k).is_some() {
+                        self.write(k, None);
+                    }
+                    Out::Unit
+                }
+                Op::Get(k) => Out::Value(self.keys.get(&k).and_then(|(r, v)| v.map(|v| (vec![v], *r)))),
+            }
+        }
+    }
+
+    async fn run(kv: &dyn Kv, model: &Model, op: &Op) -> Out {
+        let key = |k: u8| Key::parse(&format!("k{k}")).unwrap();
+        let res = match *op {
+            Op::Create(k, v) => kv.create(&key(k), Bytes::from(vec![v])).await.map(Out::Rev),
+            Op::Update(k, v, fresh) => kv.update(&key(k), Bytes::from(vec![v]), model.expected(k, fresh)).await.map(Out::Rev),
+            Op::Put(k, v) => kv.put(&key(k), Bytes::from(vec![v])).await.map(Out::Rev),
+            Op::Delete(k, fresh) => kv.delete(&key(k), fresh.map(|f| model.expected(k, f))).await.map(|_| Out::Unit),
+            Op::Get(k) => kv.get(&key(k)).await.map(|e| Out::Value(e.map(|e| (e.value.to_vec(), e.revision)))),
+        };
+        res.unwrap_or_else(Out::Err)
+    }
+
+    fn check(backend: impl Fn() -> Option<Arc<dyn Substrate>>, cases: u32) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let Some(store) = rt.block_on(async { backend() }) else { return };
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
+        runner
+            .run(&proptest::collection::vec(op(), 1..40), |ops| {
+                rt.block_on(async {
+                    let kv = store.kv(&unique("prop"), BucketOptions { history: 4, replicas: 1 }).await.unwrap();
+                    let mut model = Model::default();
+                    for op in &ops {
+                        let got = run(&*kv, &model, op).await;
+                        let want = model.apply(op);
+                        prop_assert_eq!(got, want, "op {:?}", op);
+                    }
+                    Ok(())
+                })
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn embedded_matches_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let store: Arc<dyn Substrate> = Arc::new(rt.block_on(EmbeddedStore::open(&path)).unwrap());
+        drop(rt);
+        check(|| Some(store.clone()), 64);
+    }
+
+    #[test]
+    fn nats_matches_the_model() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let Some(b) = rt.block_on(nats("nats_matches_the_model")) else { return };
+        let store = b.store.clone();
+        check(move || Some(store.clone()), 24);
+        drop(rt);
+    }
+}

@@ -240,6 +240,11 @@ impl Kv for NatsKv {
         value: Bytes,
         expected: Revision,
     ) -> Result<Revision, StoreError> {
+        // NATS reads an expected revision of 0 as "must not exist", which is
+        // `create`; no key ever has revision 0, so this CAS cannot succeed.
+        if expected == 0 {
+            return Err(self.lost_cas(key, true).await);
+        }
         match self.store.update(key.as_str(), value, expected).await {
             Ok(r) => Ok(r),
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
@@ -257,18 +262,24 @@ impl Kv for NatsKv {
     }
 
     async fn delete(&self, key: &Key, expected: Option<Revision>) -> Result<(), StoreError> {
-        if expected.is_none() && self.get(key).await?.is_none() {
-            return Ok(());
-        }
-        match self
-            .store
-            .delete_expect_revision(key.as_str(), expected)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                Err(self.lost_cas(key, false).await)
+        let latest = self.store.entry(key.as_str()).await.map_err(unavailable)?;
+        let (latest_rev, present_rev) = match &latest {
+            None => (None, None),
+            Some(e) if e.operation == kv::Operation::Put => (Some(e.revision), Some(e.revision)),
+            Some(e) => (Some(e.revision), None),
+        };
+        if let Some(e) = expected {
+            if latest_rev != Some(e) {
+                return Err(StoreError::Conflict { current: present_rev });
             }
+        }
+        // Absent already: nothing to write (the embedded backend agrees).
+        let Some(r) = present_rev else {
+            return Ok(());
+        };
+        match self.store.delete_expect_revision(key.as_str(), Some(r)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Err(self.lost_cas(key, false).await),
             Err(e) => Err(unavailable(e)),
         }
     }
