@@ -53,6 +53,20 @@ impl DependencyCheck for DataDirCheck {
     }
 }
 
+/// The state store answers (embedded file readable, or NATS connected with
+/// JetStream available).
+pub struct StoreCheck(pub Arc<dyn crate::store::Substrate>);
+
+impl DependencyCheck for StoreCheck {
+    fn name(&self) -> &str {
+        "store"
+    }
+
+    fn check(&self) -> CheckFuture<'_> {
+        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+    }
+}
+
 #[derive(Clone)]
 pub struct Readiness {
     checks: Vec<Arc<dyn DependencyCheck>>,

@@ -501,7 +501,9 @@ mod model_check {
                 Op::Delete(k, fresh) => {
                     if let Some(f) = fresh {
                         if self.latest(k) != Some(self.expected(k, f)) {
-                            return Out::Err(StoreError::Conflict { current: self.present(k) });
+                            return Out::Err(StoreError::Conflict {
+                                current: self.present(k),
+                            });
                         }
                     }
                     if self.present(k).is_some() {
@@ -509,7 +511,11 @@ mod model_check {
                     }
                     Out::Unit
                 }
-                Op::Get(k) => Out::Value(self.keys.get(&k).and_then(|(r, v)| v.map(|v| (vec![v], *r)))),
+                Op::Get(k) => Out::Value(
+                    self.keys
+                        .get(&k)
+                        .and_then(|(r, v)| v.map(|v| (vec![v], *r))),
+                ),
             }
         }
     }
@@ -518,22 +524,46 @@ mod model_check {
         let key = |k: u8| Key::parse(&format!("k{k}")).unwrap();
         let res = match *op {
             Op::Create(k, v) => kv.create(&key(k), Bytes::from(vec![v])).await.map(Out::Rev),
-            Op::Update(k, v, fresh) => kv.update(&key(k), Bytes::from(vec![v]), model.expected(k, fresh)).await.map(Out::Rev),
+            Op::Update(k, v, fresh) => kv
+                .update(&key(k), Bytes::from(vec![v]), model.expected(k, fresh))
+                .await
+                .map(Out::Rev),
             Op::Put(k, v) => kv.put(&key(k), Bytes::from(vec![v])).await.map(Out::Rev),
-            Op::Delete(k, fresh) => kv.delete(&key(k), fresh.map(|f| model.expected(k, f))).await.map(|_| Out::Unit),
-            Op::Get(k) => kv.get(&key(k)).await.map(|e| Out::Value(e.map(|e| (e.value.to_vec(), e.revision)))),
+            Op::Delete(k, fresh) => kv
+                .delete(&key(k), fresh.map(|f| model.expected(k, f)))
+                .await
+                .map(|_| Out::Unit),
+            Op::Get(k) => kv
+                .get(&key(k))
+                .await
+                .map(|e| Out::Value(e.map(|e| (e.value.to_vec(), e.revision)))),
         };
         res.unwrap_or_else(Out::Err)
     }
 
     fn check(backend: impl Fn() -> Option<Arc<dyn Substrate>>, cases: u32) {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let Some(store) = rt.block_on(async { backend() }) else { return };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let Some(store) = rt.block_on(async { backend() }) else {
+            return;
+        };
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
         runner
             .run(&proptest::collection::vec(op(), 1..40), |ops| {
                 rt.block_on(async {
-                    let kv = store.kv(&unique("prop"), BucketOptions { history: 4, replicas: 1 }).await.unwrap();
+                    let kv = store
+                        .kv(
+                            &unique("prop"),
+                            BucketOptions {
+                                history: 4,
+                                replicas: 1,
+                            },
+                        )
+                        .await
+                        .unwrap();
                     let mut model = Model::default();
                     for op in &ops {
                         let got = run(&*kv, &model, op).await;
@@ -559,7 +589,9 @@ mod model_check {
     #[test]
     fn nats_matches_the_model() {
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let Some(b) = rt.block_on(nats("nats_matches_the_model")) else { return };
+        let Some(b) = rt.block_on(nats("nats_matches_the_model")) else {
+            return;
+        };
         let store = b.store.clone();
         check(move || Some(store.clone()), 24);
         drop(rt);

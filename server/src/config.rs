@@ -101,6 +101,10 @@ pub struct NatsConfig {
     pub password: Option<Secret>,
     pub token: Option<Secret>,
     pub creds_file: Option<PathBuf>,
+    /// Require TLS to the server (implied by a `tls://` URL).
+    pub tls_required: bool,
+    /// CA certificate (PEM) to verify the server with.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -152,6 +156,7 @@ impl Default for LogConfig {
 enum Kind {
     Str,
     Int,
+    Bool,
 }
 
 /// Every key the environment may set: (section, key, kind).
@@ -168,6 +173,8 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("nats", "password", Kind::Str),
     ("nats", "token", Kind::Str),
     ("nats", "creds_file", Kind::Str),
+    ("nats", "tls_required", Kind::Bool),
+    ("nats", "ca_file", Kind::Str),
     ("log", "level", Kind::Str),
     ("log", "format", Kind::Str),
 ];
@@ -222,6 +229,14 @@ impl Config {
             let (section, key, kind) = var.1;
             let v = match kind {
                 Kind::Str => toml::Value::String(value),
+                Kind::Bool => match value.trim() {
+                    "true" | "1" => Ok(toml::Value::Boolean(true)),
+                    "false" | "0" => Ok(toml::Value::Boolean(false)),
+                    other => Err(ConfigError::BadEnv {
+                        var: var.0.clone(),
+                        reason: format!("expected true or false, got {other:?}"),
+                    }),
+                }?,
                 Kind::Int => value
                     .trim()
                     .parse::<i64>()
@@ -524,6 +539,8 @@ mod tests {
                 password: Some(Secret("p".into())),
                 token: Some(Secret("t".into())),
                 creds_file: Some("/c".into()),
+                tls_required: true,
+                ca_file: Some("/ca.pem".into()),
             },
             ..Config::default()
         };

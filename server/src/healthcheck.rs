@@ -1,11 +1,9 @@
-//! `control healthcheck` (for Docker HEALTHCHECK) and the NATS reachability
-//! readiness check. Both speak just enough of their protocol over a plain
-//! TCP socket, with a deadline, so neither can hang.
+//! `control healthcheck` (for Docker HEALTHCHECK): just enough HTTP over a
+//! plain TCP socket, with a deadline, so it cannot hang.
 
-use engine::readiness::{CheckFuture, DependencyCheck};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// GETs `path` from the server at `addr`; Ok when the answer is 2xx.
@@ -54,42 +52,6 @@ pub fn probe_addr(listen: SocketAddr) -> SocketAddr {
     a
 }
 
-/// NATS is reachable when it answers the connection with its `INFO` line.
-pub struct NatsReachable {
-    url: String,
-}
-
-impl NatsReachable {
-    pub fn new(url: String) -> Self {
-        Self { url }
-    }
-}
-
-impl DependencyCheck for NatsReachable {
-    fn name(&self) -> &str {
-        "nats"
-    }
-
-    fn check(&self) -> CheckFuture<'_> {
-        Box::pin(async move {
-            let (host, port) = crate::config::nats_host_port(&self.url)?;
-            let s = TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| format!("cannot connect to {host}:{port}: {}", e.kind()))?;
-            let mut line = String::new();
-            BufReader::new(s)
-                .read_line(&mut line)
-                .await
-                .map_err(|e| e.to_string())?;
-            if line.starts_with("INFO ") {
-                Ok(())
-            } else {
-                Err(format!("{host}:{port} did not greet like a NATS server"))
-            }
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,19 +80,5 @@ mod tests {
         assert!(probe(addr, "/health", Duration::from_secs(1))
             .await
             .is_err());
-    }
-
-    #[tokio::test]
-    async fn nats_check_rejects_a_server_that_is_not_nats() {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        tokio::spawn(async move {
-            if let Ok((mut s, _)) = l.accept().await {
-                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
-            }
-        });
-        let c = NatsReachable::new(format!("nats://{addr}"));
-        let e = c.check().await.unwrap_err();
-        assert!(e.contains("did not greet"), "{e}");
     }
 }

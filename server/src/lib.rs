@@ -17,7 +17,10 @@ use axum::extract::{Request, State};
 use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use axum::Router;
-use engine::readiness::{DataDirCheck, DependencyCheck, Readiness};
+use engine::readiness::{DataDirCheck, Readiness, StoreCheck};
+use engine::store::embedded::EmbeddedStore;
+use engine::store::nats::NatsStore;
+use engine::store::{StoreError, Substrate};
 use engine::{ControlPlane, RunMode};
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
@@ -36,17 +39,39 @@ pub fn build_info() -> model::BuildInfo {
     }
 }
 
+/// The NATS client options for a loaded config.
+pub fn nats_options(config: &Config) -> engine::store::nats::NatsOptions {
+    let n = &config.nats;
+    let url = n.url.clone().unwrap_or_default();
+    engine::store::nats::NatsOptions {
+        tls_required: n.tls_required || url.starts_with("tls://"),
+        url,
+        user: n.user.clone(),
+        password: n.password.as_ref().map(|s| s.expose().to_owned()),
+        token: n.token.as_ref().map(|s| s.expose().to_owned()),
+        creds_file: n.creds_file.clone(),
+        ca_file: n.ca_file.clone(),
+        name: "control".into(),
+    }
+}
+
+/// Opens the configured store. The embedded store must open (it is local);
+/// NATS may be down at start: the client keeps trying and `/ready` says so.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Substrate>, StoreError> {
+    Ok(match config.store.backend {
+        StoreBackend::Embedded => Arc::new(EmbeddedStore::open(&config.store.data_dir).await?),
+        StoreBackend::Nats => Arc::new(NatsStore::connect(&nats_options(config)).await?),
+    })
+}
+
 /// Builds the state for a run mode from a loaded config.
-pub fn build_state(config: Config, mode: RunMode) -> AppState {
-    let mut readiness = Readiness::new(Duration::from_secs(2))
-        .with_check(
-            Arc::new(DataDirCheck::new(config.store.data_dir.clone())) as Arc<dyn DependencyCheck>
-        );
-    if config.store.backend == StoreBackend::Nats {
-        if let Some(url) = &config.nats.url {
-            readiness =
-                readiness.with_check(Arc::new(healthcheck::NatsReachable::new(url.clone())));
-        }
+pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, StoreError> {
+    let store = open_store(&config).await?;
+    let mut readiness =
+        Readiness::new(Duration::from_secs(2)).with_check(Arc::new(StoreCheck(store.clone())));
+    if config.store.backend == StoreBackend::Embedded {
+        readiness =
+            readiness.with_check(Arc::new(DataDirCheck::new(config.store.data_dir.clone())));
     }
     let leptos = LeptosOptions::builder()
         .output_name("control")
@@ -62,15 +87,16 @@ pub fn build_state(config: Config, mode: RunMode) -> AppState {
     let control = Arc::new(ControlPlane::new(
         build_info(),
         mode,
-        config.store.backend.as_str(),
+        store.backend(),
         readiness,
     ));
-    AppState {
+    Ok(AppState {
         config: Arc::new(config),
         leptos,
         control,
+        store,
         metrics: Arc::new(metrics::HttpMetrics::default()),
-    }
+    })
 }
 
 /// The whole HTTP surface: probes, REST, server functions, SSR pages,

@@ -113,7 +113,14 @@ fn main() -> ExitCode {
 
 fn run(rt: &tokio::runtime::Runtime, config: Config, mode: RunMode) -> ExitCode {
     server::logging::init(&config.log);
-    let state = server::build_state(config, mode);
+    let state = match rt.block_on(server::build_state(config, mode)) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the store");
+            eprintln!("control: cannot open the store: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match rt.block_on(server::serve(state)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

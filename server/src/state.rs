@@ -1,6 +1,7 @@
 use crate::config::Config;
 use crate::metrics::HttpMetrics;
 use axum::extract::FromRef;
+use engine::store::Substrate;
 use engine::ControlPlane;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     pub control: Arc<ControlPlane>,
+    pub store: Arc<dyn Substrate>,
     pub metrics: Arc<HttpMetrics>,
 }
 

@@ -13,7 +13,7 @@ fn post_json(uri: &str, body: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn status_reports_build_mode_and_readiness() {
-    let a = app();
+    let a = app().await;
     let res = a.get("/admin/v1/status").await;
     assert_eq!(res.status(), StatusCode::OK);
     let v = body_json(res).await;
@@ -25,7 +25,7 @@ async fn status_reports_build_mode_and_readiness() {
 
 #[tokio::test]
 async fn unknown_admin_routes_are_json_404_with_request_id() {
-    let a = app();
+    let a = app().await;
     for uri in ["/admin/v1/nope", "/admin/v1/", "/admin/v2/status", "/admin"] {
         let res = a.get(uri).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{uri}");
@@ -38,7 +38,7 @@ async fn unknown_admin_routes_are_json_404_with_request_id() {
 
 #[tokio::test]
 async fn recognise_classifies_ids() {
-    let a = app();
+    let a = app().await;
     let res = a
         .send(post_json(
             "/admin/v1/search/recognise",
@@ -52,7 +52,7 @@ async fn recognise_classifies_ids() {
 
 #[tokio::test]
 async fn bad_bodies_get_stable_codes_never_500() {
-    let a = app();
+    let a = app().await;
     let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
         (
             post_json("/admin/v1/search/recognise", "{not json"),
@@ -103,7 +103,7 @@ async fn bad_bodies_get_stable_codes_never_500() {
 
 #[tokio::test]
 async fn oversized_bodies_are_413_json() {
-    let a = app_with(|c| c.server.body_limit_bytes = 1024);
+    let a = app_with(|c| c.server.body_limit_bytes = 1024).await;
     let big = format!(r#"{{"query":"{}"}}"#, "a".repeat(4096));
     let res = a.send(post_json("/admin/v1/search/recognise", &big)).await;
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -112,7 +112,7 @@ async fn oversized_bodies_are_413_json() {
 
 #[tokio::test]
 async fn server_function_errors_are_json_with_a_4xx_status() {
-    let a = app();
+    let a = app().await;
     // Wrong method on a real server function.
     let res = a.get("/api/status/get_server_status").await;
     let status = res.status();

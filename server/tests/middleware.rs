@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 #[tokio::test]
 async fn ids_are_generated_and_echoed() {
-    let a = app();
+    let a = app().await;
     let res = a.get("/health").await;
     let h = res.headers();
     assert!(h["x-request-id"].to_str().unwrap().starts_with("req_"));
@@ -18,7 +18,7 @@ async fn ids_are_generated_and_echoed() {
 
 #[tokio::test]
 async fn well_formed_ids_are_continued_and_malformed_ones_replaced() {
-    let a = app();
+    let a = app().await;
     let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let res = a
         .send(
@@ -53,7 +53,7 @@ async fn well_formed_ids_are_continued_and_malformed_ones_replaced() {
 
 #[tokio::test]
 async fn html_gets_a_nonce_csp_and_security_headers() {
-    let a = app();
+    let a = app().await;
     let res = a.get("/").await;
     assert_eq!(res.status(), StatusCode::OK);
     let h = res.headers().clone();
@@ -100,7 +100,7 @@ async fn html_gets_a_nonce_csp_and_security_headers() {
 
 #[tokio::test]
 async fn unknown_ui_routes_render_the_not_found_page() {
-    let a = app();
+    let a = app().await;
     let res = a.get("/no/such/page").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(res.headers()["content-type"]
@@ -141,7 +141,7 @@ async fn one_json_line_per_request_and_no_secret_in_logs() {
     };
     let _guard = tracing::subscriber::set_default(server::logging::subscriber(&cfg, cap.clone()));
     let canary = "CANARY-7f3a9c-SECRET";
-    let a = app();
+    let a = app().await;
     for (uri, method, body) in [
         ("/health", "GET", ""),
         ("/admin/v1/status", "GET", ""),

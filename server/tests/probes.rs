@@ -5,7 +5,7 @@ use common::{app, app_with, body_json, body_string};
 
 #[tokio::test]
 async fn health_is_200() {
-    let a = app();
+    let a = app().await;
     let res = a.get("/health").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body_json(res).await["status"], "ok");
@@ -13,25 +13,41 @@ async fn health_is_200() {
 
 #[tokio::test]
 async fn ready_is_200_with_a_writable_data_dir() {
-    let a = app();
+    let a = app().await;
     let res = a.get("/ready").await;
     assert_eq!(res.status(), StatusCode::OK);
     let v = body_json(res).await;
     assert_eq!(v["ready"], true);
-    assert_eq!(v["checks"][0]["name"], "data_dir");
+    let names: Vec<_> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["store", "data_dir"]);
 }
 
 #[tokio::test]
 async fn ready_is_503_with_a_reason_when_a_dependency_is_unusable() {
-    let a = app_with(|c| c.store.data_dir = "/nonexistent/control-data".into());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let a = app_with(|c| c.store.data_dir = data.clone()).await;
+    assert_eq!(a.get("/ready").await.status(), StatusCode::OK);
+    std::fs::remove_dir_all(&data).unwrap();
     let res = a.get("/ready").await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let v = body_json(res).await;
     assert_eq!(v["ready"], false);
-    assert!(v["checks"][0]["reason"]
-        .as_str()
+    let dd = v["checks"]
+        .as_array()
         .unwrap()
-        .contains("not writable"));
+        .iter()
+        .find(|c| c["name"] == "data_dir")
+        .unwrap();
+    assert!(
+        dd["reason"].as_str().unwrap().contains("not writable"),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -42,22 +58,23 @@ async fn ready_reports_an_unreachable_nats() {
     let a = app_with(|c| {
         c.store.backend = server::config::StoreBackend::Nats;
         c.nats.url = Some(format!("nats://127.0.0.1:{port}"));
-    });
+    })
+    .await;
     let res = a.get("/ready").await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let v = body_json(res).await;
-    let nats = v["checks"]
+    let store = v["checks"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["name"] == "nats")
+        .find(|c| c["name"] == "store")
         .unwrap();
-    assert_eq!(nats["ok"], false);
+    assert_eq!(store["ok"], false, "{v}");
 }
 
 #[tokio::test]
 async fn metrics_label_by_route_template_never_raw_path() {
-    let a = app();
+    let a = app().await;
     a.get("/health").await;
     a.get("/admin/v1/no/such/thing/abc123").await;
     a.get("/tenants").await;
@@ -102,7 +119,8 @@ async fn ready_is_200_against_a_real_nats_server() {
     let a = app_with(|c| {
         c.store.backend = server::config::StoreBackend::Nats;
         c.nats.url = Some(url.clone());
-    });
+    })
+    .await;
     let res = a.get("/ready").await;
     let status = res.status();
     let v = body_json(res).await;
@@ -111,5 +129,5 @@ async fn ready_is_200_against_a_real_nats_server() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|c| c["name"] == "nats" && c["ok"] == true));
+        .any(|c| c["name"] == "store" && c["ok"] == true));
 }

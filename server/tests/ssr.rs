@@ -7,7 +7,7 @@ use common::{app, body_string};
 
 #[tokio::test]
 async fn every_nav_page_renders() {
-    let a = app();
+    let a = app().await;
     for p in app::nav::PAGES {
         let res = a.get(p.path).await;
         assert_eq!(res.status(), StatusCode::OK, "{}", p.path);
@@ -30,7 +30,7 @@ async fn every_nav_page_renders() {
 
 #[tokio::test]
 async fn search_page_says_what_it_recognised() {
-    let a = app();
+    let a = app().await;
     let html = body_string(a.get("/search?q=4bf92f3577b34da6a3ce929d0e0e4736").await).await;
     assert!(html.contains("data-kind=\"trace\""), "{html}");
     let html = body_string(a.get("/search?q=job_123").await).await;

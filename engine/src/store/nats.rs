@@ -270,16 +270,24 @@ impl Kv for NatsKv {
         };
         if let Some(e) = expected {
             if latest_rev != Some(e) {
-                return Err(StoreError::Conflict { current: present_rev });
+                return Err(StoreError::Conflict {
+                    current: present_rev,
+                });
             }
         }
         // Absent already: nothing to write (the embedded backend agrees).
         let Some(r) = present_rev else {
             return Ok(());
         };
-        match self.store.delete_expect_revision(key.as_str(), Some(r)).await {
+        match self
+            .store
+            .delete_expect_revision(key.as_str(), Some(r))
+            .await
+        {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Err(self.lost_cas(key, false).await),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                Err(self.lost_cas(key, false).await)
+            }
             Err(e) => Err(unavailable(e)),
         }
     }

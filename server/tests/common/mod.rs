@@ -13,16 +13,16 @@ pub struct TestApp {
     pub _dir: tempfile::TempDir,
 }
 
-pub fn app() -> TestApp {
-    app_with(|_| {})
+pub async fn app() -> TestApp {
+    app_with(|_| {}).await
 }
 
-pub fn app_with(f: impl FnOnce(&mut Config)) -> TestApp {
+pub async fn app_with(f: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.store.data_dir = dir.path().to_path_buf();
     f(&mut config);
-    let state = server::build_state(config, RunMode::Dev);
+    let state = server::build_state(config, RunMode::Dev).await.unwrap();
     TestApp {
         router: server::router(state),
         _dir: dir,
