@@ -15,6 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// How to reach and authenticate to NATS. Secrets are redacted in `Debug`.
 #[derive(Clone, Default)]
@@ -333,34 +334,68 @@ impl Kv for NatsKv {
         after: Option<Revision>,
     ) -> Result<WatchStream, StoreError> {
         let filter = subject_filter(prefix);
-        match after {
-            None => {
-                // Delete markers at or below this revision belong to keys
-                // that are absent now: not part of the initial state.
-                let snapshot = self.latest_revision().await?;
-                let w = self
-                    .store
-                    .watch_with_history(filter)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(w.map_err(unavailable)
-                    .map_ok(to_event)
-                    .try_filter(move |e| {
-                        futures::future::ready(
-                            !(matches!(e, KvEvent::Delete { .. }) && e.revision() <= snapshot),
-                        )
-                    })
-                    .boxed())
-            }
-            Some(r) => {
-                let w = self
-                    .store
-                    .watch_from_revision(filter, r + 1)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(w.map_err(unavailable).map_ok(to_event).boxed())
-            }
+        // Delete markers at or below this revision belong to keys that are
+        // absent now: not part of the initial state.
+        let snapshot = match after {
+            None => Some(self.latest_revision().await?),
+            Some(_) => None,
+        };
+        let first = match after {
+            None => self.store.watch_with_history(filter.clone()).await,
+            Some(r) => self.store.watch_from_revision(filter.clone(), r + 1).await,
         }
+        .map_err(unavailable)?;
+        let store = self.store.clone();
+        let (tx, rx) = mpsc::channel::<Result<KvEvent, StoreError>>(1024);
+        tokio::spawn(async move {
+            let mut last = after.unwrap_or(0);
+            let mut inner = first;
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match inner.next().await {
+                    Some(Ok(entry)) => {
+                        backoff = Duration::from_millis(100);
+                        let e = to_event(entry);
+                        if e.revision() <= last {
+                            continue; // already delivered before a resume
+                        }
+                        last = e.revision();
+                        let initial_delete = matches!(e, KvEvent::Delete { .. })
+                            && snapshot.is_some_and(|s| e.revision() <= s);
+                        if !initial_delete && tx.send(Ok(e)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    // A transient failure (server restart, missed heartbeats):
+                    // resume from the last delivered revision, so the caller
+                    // sees neither a gap nor a duplicate.
+                    Some(Err(err)) => {
+                        tracing::warn!(error = %err, last, "kv watch interrupted; resuming")
+                    }
+                    None => tracing::warn!(last, "kv watch ended; resuming"),
+                }
+                loop {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    if tx.is_closed() {
+                        return;
+                    }
+                    match store.watch_from_revision(filter.clone(), last + 1).await {
+                        Ok(w) => {
+                            inner = w;
+                            break;
+                        }
+                        Err(err) => {
+                            tracing::debug!(error = %err, "kv watch resume failed; retrying")
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|x| (x, rx))
+        })))
     }
 }
 
@@ -373,19 +408,26 @@ pub struct NatsLog {
 
 impl NatsLog {
     async fn ordered_from(&self, from: u64) -> Result<consumer::pull::Ordered, StoreError> {
-        let c = self
-            .stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: self.subject.clone(),
-                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                    start_sequence: from.max(1),
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(unavailable)?;
-        c.messages().await.map_err(unavailable)
+        ordered(&self.stream, &self.subject, from).await
     }
+}
+
+async fn ordered(
+    stream: &stream::Stream,
+    subject: &str,
+    from: u64,
+) -> Result<consumer::pull::Ordered, StoreError> {
+    let c = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: subject.to_owned(),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: from.max(1),
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(unavailable)?;
+    c.messages().await.map_err(unavailable)
 }
 
 fn record(m: jetstream::Message) -> Result<LogRecord, StoreError> {
@@ -443,10 +485,55 @@ impl EventLog for NatsLog {
     }
 
     async fn tail(&self, from: u64) -> Result<TailStream, StoreError> {
-        let msgs = self.ordered_from(from).await?;
-        Ok(msgs
-            .map(|m| m.map_err(unavailable).and_then(record))
-            .boxed())
+        let first = self.ordered_from(from).await?;
+        let (stream, subject) = (self.stream.clone(), self.subject.clone());
+        let (tx, rx) = mpsc::channel::<Result<LogRecord, StoreError>>(1024);
+        tokio::spawn(async move {
+            let mut next = from.max(1);
+            let mut inner = first;
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match inner.next().await {
+                    Some(Ok(m)) => match record(m) {
+                        Ok(r) if r.seq < next => continue,
+                        Ok(r) => {
+                            backoff = Duration::from_millis(100);
+                            next = r.seq + 1;
+                            if tx.send(Ok(r)).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "log tail got an unreadable message; resuming")
+                        }
+                    },
+                    Some(Err(err)) => {
+                        tracing::warn!(error = %err, next, "log tail interrupted; resuming")
+                    }
+                    None => tracing::warn!(next, "log tail ended; resuming"),
+                }
+                loop {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    if tx.is_closed() {
+                        return;
+                    }
+                    match ordered(&stream, &subject, next).await {
+                        Ok(o) => {
+                            inner = o;
+                            break;
+                        }
+                        Err(err) => {
+                            tracing::debug!(error = %err, "log tail resume failed; retrying")
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|x| (x, rx))
+        })))
     }
 
     async fn last_seq(&self) -> Result<u64, StoreError> {
