@@ -2,6 +2,7 @@
 //! search recognition. Pure data and pure validation; no I/O.
 
 pub mod error;
+pub mod fleet;
 pub mod ids;
 pub mod search;
 pub mod status;
