@@ -380,6 +380,48 @@ pub fn resolve(
     })
 }
 
+/// The dev placement file (`config/placement/dev.json`): the three maps and
+/// the revision its writer gave it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementDoc {
+    pub revision: u64,
+    #[serde(default)]
+    pub aggregate_placement: PlacementMap,
+    #[serde(default)]
+    pub projection_placement: PlacementMap,
+    #[serde(default)]
+    pub runner_placement: PlacementMap,
+}
+
+impl PlacementDoc {
+    pub fn map(&self, kind: ServiceKind) -> Option<&PlacementMap> {
+        match kind {
+            ServiceKind::Gateway => None,
+            ServiceKind::Aggregate => Some(&self.aggregate_placement),
+            ServiceKind::Projection => Some(&self.projection_placement),
+            ServiceKind::Runner => Some(&self.runner_placement),
+        }
+    }
+
+    pub fn map_mut(&mut self, kind: ServiceKind) -> Option<&mut PlacementMap> {
+        match kind {
+            ServiceKind::Gateway => None,
+            ServiceKind::Aggregate => Some(&mut self.aggregate_placement),
+            ServiceKind::Projection => Some(&mut self.projection_placement),
+            ServiceKind::Runner => Some(&mut self.runner_placement),
+        }
+    }
+}
+
+/// The dev routing file (`config/routing/dev.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingDoc {
+    pub revision: u64,
+    pub routing: RoutingConfig,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

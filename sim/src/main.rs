@@ -1,38 +1,58 @@
-//! `sim`: serve one simulated platform service instance.
+//! `sim`: a simulated Cloudlysis fleet (see docs/platform-contract.md).
 
 use clap::Parser;
-use sim::{router, Instance, Kind};
-use std::net::SocketAddr;
+use sim::{Fleet, Topology};
+use std::net::IpAddr;
+use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "sim", about = "Simulated Cloudlysis platform service")]
+#[command(name = "sim", about = "Simulated Cloudlysis platform fleet")]
 struct Args {
-    #[arg(long, value_enum)]
-    kind: Kind,
-    #[arg(long, default_value = "127.0.0.1:4100")]
-    listen: SocketAddr,
-    #[arg(long, default_value = "0.1.0")]
+    /// Shards per worker kind (aggregate, projection, runner).
+    #[arg(long, default_value_t = 4)]
+    shards: usize,
+    #[arg(long, default_value_t = 2)]
+    replicas: usize,
+    #[arg(long, default_value_t = 1)]
+    gateways: usize,
+    #[arg(long, default_value_t = 500)]
+    tenants: usize,
+    #[arg(long, default_value = "1.0.0")]
     version: String,
-    #[arg(long, default_value = "sim")]
-    git_sha: String,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// First instance port; 0 picks free ports.
+    #[arg(long, default_value_t = 4100)]
+    base_port: u16,
+    /// Port of the fault-control API (`/sim/instances`).
+    #[arg(long, default_value_t = 4099)]
+    control_port: u16,
+    /// Where the dev placement/routing files are written.
+    #[arg(long, default_value = "config")]
+    config_dir: PathBuf,
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let a = Args::parse();
-    let listener = tokio::net::TcpListener::bind(a.listen).await?;
+    let topo = Topology {
+        shards: a.shards,
+        replicas: a.replicas,
+        gateways: a.gateways,
+        tenants: a.tenants,
+        version: a.version,
+        host: a.host,
+        base_port: a.base_port,
+        ..Topology::default()
+    };
+    let fleet = Fleet::start(&topo, &a.config_dir, a.control_port).await?;
     eprintln!(
-        "sim: {} listening on {}",
-        a.kind.as_str(),
-        listener.local_addr()?
+        "sim: {} instances; control API http://{}/sim/instances; docs {} and {}",
+        fleet.instances().len(),
+        fleet.control_addr,
+        fleet.placement_path.display(),
+        fleet.routing_path.display()
     );
-    axum::serve(
-        listener,
-        router(Instance {
-            kind: a.kind,
-            version: a.version,
-            git_sha: a.git_sha,
-        }),
-    )
-    .await
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }

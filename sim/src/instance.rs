@@ -1,0 +1,392 @@
+//! One simulated service instance: its HTTP surface (platform contract) and
+//! its behaviour over time (inflight work drains, lag moves, request
+//! counters grow, loaded revisions follow the dev files).
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use model::fleet::{ServiceKind, TenantId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Run-time fault knobs (`PUT /sim/instances/{id}/faults`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Not listening: connections are refused.
+    pub down: bool,
+    /// Added latency on every answer.
+    pub slow_ms: u64,
+    /// Accepts connections and never answers.
+    pub black_hole: bool,
+    /// `/ready` answers 503.
+    pub unready: bool,
+    /// Readiness flips every two seconds.
+    pub flapping: bool,
+    /// Share (0..=1) of probe answers that are 500s.
+    pub error_rate: f64,
+    /// Draining tenants never finish their inflight work.
+    pub stuck_drain: bool,
+    /// Loaded revisions stop following the dev files.
+    pub stale_revision: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantState {
+    Active,
+    Draining,
+    Drained,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantStatus {
+    pub tenant: String,
+    pub state: TenantState,
+    pub inflight: u64,
+    pub lag: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceInfo {
+    pub id: String,
+    pub kind: ServiceKind,
+    pub shard: Option<String>,
+    pub replica: u32,
+    pub addr: SocketAddr,
+    pub version: String,
+    pub git_sha: String,
+    pub faults: Faults,
+    pub loaded_placement_revision: Option<u64>,
+    pub loaded_routing_revision: Option<u64>,
+}
+
+struct Tenants {
+    by_id: BTreeMap<String, (TenantState, u64)>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) info: Mutex<InstanceInfo>,
+    tenants: Mutex<Tenants>,
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    started: Instant,
+    placement_path: PathBuf,
+    routing_path: PathBuf,
+    /// Deterministic pseudo-randomness for error rates and counters.
+    seed: Mutex<u64>,
+}
+
+#[derive(Clone)]
+pub struct Instance {
+    pub(crate) inner: Arc<Inner>,
+}
+
+fn file_revision(path: &std::path::Path) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Rev {
+        revision: u64,
+    }
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice::<Rev>(&bytes)
+        .ok()
+        .map(|r| r.revision)
+}
+
+impl Instance {
+    pub fn new(info: InstanceInfo, placement_path: PathBuf, routing_path: PathBuf) -> Self {
+        let seed = info.addr.port() as u64 * 7919 + 1;
+        let inst = Self {
+            inner: Arc::new(Inner {
+                info: Mutex::new(info),
+                tenants: Mutex::new(Tenants {
+                    by_id: BTreeMap::new(),
+                }),
+                requests: Mutex::new(BTreeMap::new()),
+                started: Instant::now(),
+                placement_path,
+                routing_path,
+                seed: Mutex::new(seed),
+            }),
+        };
+        inst.reload(true);
+        inst
+    }
+
+    pub fn info(&self) -> InstanceInfo {
+        self.inner.info.lock().unwrap().clone()
+    }
+
+    pub fn set_faults(&self, f: Faults) {
+        self.inner.info.lock().unwrap().faults = f;
+    }
+
+    fn faults(&self) -> Faults {
+        self.inner.info.lock().unwrap().faults.clone()
+    }
+
+    fn rand(&self) -> f64 {
+        let mut s = self.inner.seed.lock().unwrap();
+        *s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*s >> 11) as f64) / ((1u64 << 53) as f64)
+    }
+
+    /// Loads the revisions of the dev files: workers follow the placement
+    /// file by themselves; the gateway loads both only when told to reload
+    /// (or at start).
+    pub fn reload(&self, explicit: bool) {
+        let mut info = self.inner.info.lock().unwrap();
+        if info.faults.stale_revision {
+            return;
+        }
+        let is_gateway = info.kind == ServiceKind::Gateway;
+        if is_gateway && !explicit {
+            return;
+        }
+        if let Some(r) = file_revision(&self.inner.placement_path) {
+            info.loaded_placement_revision = Some(r);
+        }
+        if is_gateway {
+            if let Some(r) = file_revision(&self.inner.routing_path) {
+                info.loaded_routing_revision = Some(r);
+            }
+        }
+    }
+
+    /// One step of behaviour (called every 200 ms by the fleet).
+    pub fn tick(&self) {
+        self.reload(false);
+        let stuck = self.faults().stuck_drain;
+        {
+            let mut t = self.inner.tenants.lock().unwrap();
+            for (state, inflight) in t.by_id.values_mut() {
+                if *state == TenantState::Draining && !stuck {
+                    *inflight = inflight.saturating_sub(1);
+                    if *inflight == 0 {
+                        *state = TenantState::Drained;
+                    }
+                }
+            }
+        }
+        let errors = (self.faults().error_rate * 10.0).round() as u64;
+        let ok = 5 + (self.rand() * 10.0) as u64;
+        let mut r = self.inner.requests.lock().unwrap();
+        *r.entry(("/v1/commands".into(), 200)).or_default() += ok;
+        *r.entry(("/v1/queries".into(), 200)).or_default() += ok / 2;
+        if errors > 0 {
+            *r.entry(("/v1/commands".into(), 500)).or_default() += errors;
+        }
+    }
+
+    fn lag(&self) -> u64 {
+        // Moves over time, bounded.
+        let t = self.inner.started.elapsed().as_secs_f64();
+        (20.0 + 15.0 * (t / 7.0).sin()).max(0.0) as u64
+    }
+
+    fn ready_now(&self) -> bool {
+        let f = self.faults();
+        if f.unready {
+            return false;
+        }
+        if f.flapping {
+            return (self.inner.started.elapsed().as_secs() / 2) % 2 == 0;
+        }
+        true
+    }
+
+    async fn delay(&self) -> bool {
+        let f = self.faults();
+        if f.black_hole {
+            std::future::pending::<()>().await;
+        }
+        if f.slow_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(f.slow_ms)).await;
+        }
+        f.error_rate > 0.0 && self.rand() < f.error_rate
+    }
+
+    pub fn router(&self) -> Router {
+        let r = Router::new()
+            .route("/health", get(health))
+            .route("/ready", get(ready))
+            .route("/metrics", get(metrics));
+        let kind = self.info().kind;
+        let r = if kind == ServiceKind::Gateway {
+            r.route("/admin/routing/reload", post(reload_routing))
+        } else {
+            r.route("/admin/tenants/{tenant}", get(tenant_status))
+                .route("/admin/tenants/{tenant}/drain", post(drain))
+                .route("/admin/tenants/{tenant}/resume", post(resume))
+        };
+        r.with_state(self.clone())
+    }
+}
+
+fn error_500() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(serde_json::json!({"error": "simulated failure"})),
+    )
+        .into_response()
+}
+
+async fn health(State(i): State<Instance>) -> Response {
+    if i.delay().await {
+        return error_500();
+    }
+    Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+async fn ready(State(i): State<Instance>) -> Response {
+    if i.delay().await {
+        return error_500();
+    }
+    let info = i.info();
+    let draining: Vec<String> = i
+        .inner
+        .tenants
+        .lock()
+        .unwrap()
+        .by_id
+        .iter()
+        .filter(|(_, (s, _))| *s != TenantState::Active)
+        .map(|(t, _)| t.clone())
+        .collect();
+    let ready = i.ready_now();
+    let body = serde_json::json!({
+        "ready": ready,
+        "service": info.kind.as_str(),
+        "shard": info.shard,
+        "loaded": {
+            "placement_revision": info.loaded_placement_revision,
+            "routing_revision": info.loaded_routing_revision,
+        },
+        "draining_tenants": draining,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(i): State<Instance>) -> Response {
+    if i.delay().await {
+        return error_500();
+    }
+    let info = i.info();
+    let k = info.kind.as_str();
+    let mut out = format!(
+        "# TYPE {k}_build_info gauge\n{k}_build_info{{service=\"{k}\",version=\"{}\",git_sha=\"{}\"}} 1\n# TYPE {k}_http_requests_total counter\n",
+        info.version, info.git_sha
+    );
+    for ((route, status), n) in i.inner.requests.lock().unwrap().iter() {
+        out.push_str(&format!(
+            "{k}_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"
+        ));
+    }
+    if k != "gateway" {
+        let inflight: u64 = i
+            .inner
+            .tenants
+            .lock()
+            .unwrap()
+            .by_id
+            .values()
+            .map(|(_, n)| n)
+            .sum();
+        out.push_str(&format!(
+            "# TYPE {k}_worker_inflight gauge\n{k}_worker_inflight {inflight}\n"
+        ));
+        out.push_str(&format!(
+            "# TYPE {k}_worker_lag gauge\n{k}_worker_lag {}\n",
+            i.lag()
+        ));
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+async fn reload_routing(State(i): State<Instance>) -> Response {
+    i.reload(true);
+    let info = i.info();
+    Json(serde_json::json!({
+        "placement_revision": info.loaded_placement_revision,
+        "routing_revision": info.loaded_routing_revision,
+    }))
+    .into_response()
+}
+
+fn tenant_param(t: &str) -> Result<TenantId, Response> {
+    TenantId::parse(t).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": e.code.as_str()})),
+        )
+            .into_response()
+    })
+}
+
+fn status_of(i: &Instance, t: &str) -> TenantStatus {
+    let (state, inflight) = i
+        .inner
+        .tenants
+        .lock()
+        .unwrap()
+        .by_id
+        .get(t)
+        .copied()
+        .unwrap_or((TenantState::Active, 0));
+    TenantStatus {
+        tenant: t.to_owned(),
+        state,
+        inflight,
+        lag: i.lag(),
+    }
+}
+
+async fn tenant_status(State(i): State<Instance>, UrlPath(t): UrlPath<String>) -> Response {
+    match tenant_param(&t) {
+        Ok(t) => Json(status_of(&i, t.as_str())).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn drain(State(i): State<Instance>, UrlPath(t): UrlPath<String>) -> Response {
+    let t = match tenant_param(&t) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    {
+        let mut ts = i.inner.tenants.lock().unwrap();
+        let inflight = 5 + (t.as_str().len() as u64 % 10);
+        ts.by_id
+            .entry(t.as_str().to_owned())
+            .or_insert((TenantState::Draining, inflight));
+    }
+    Json(status_of(&i, t.as_str())).into_response()
+}
+
+async fn resume(State(i): State<Instance>, UrlPath(t): UrlPath<String>) -> Response {
+    let t = match tenant_param(&t) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    i.inner.tenants.lock().unwrap().by_id.remove(t.as_str());
+    Json(status_of(&i, t.as_str())).into_response()
+}
