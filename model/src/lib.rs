@@ -6,6 +6,7 @@ pub mod fleet;
 pub mod ids;
 pub mod search;
 pub mod status;
+pub mod views;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use ids::{CorrelationId, IdError, JobId, RequestId, SpanId, TraceId, TraceParent};

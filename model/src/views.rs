@@ -1,0 +1,292 @@
+//! What the fleet API and pages show: document metadata (revision, source),
+//! placement overviews, paged tenant lists, and the fleet health snapshot.
+
+use crate::fleet::{FleetIssue, Resolution, ServiceKind, ShardId, ShardState, TenantId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// The dev files (`config/placement/dev.json`, `config/routing/dev.json`).
+    File,
+    /// The substrate's KV buckets (NATS in production, embedded otherwise).
+    Kv,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocSource {
+    pub kind: SourceKind,
+    /// `file`, `nats` or `embedded`.
+    pub backend: String,
+    /// File path, or `bucket/key`.
+    pub location: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocMeta {
+    /// 0 until a document was loaded.
+    pub revision: u64,
+    pub source: DocSource,
+    /// Why the stored document is not the one shown (the last good one is).
+    pub error: Option<String>,
+    /// Unix milliseconds of the last successful load.
+    pub loaded_at_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Healthy,
+    Unready,
+    Down,
+    Timeout,
+    /// Not polled yet.
+    Unknown,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Unready => "unready",
+            Self::Down => "down",
+            Self::Timeout => "timeout",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Healthy,
+            Self::Unready,
+            Self::Down,
+            Self::Timeout,
+            Self::Unknown,
+        ]
+        .into_iter()
+        .find(|h| h.as_str() == s)
+    }
+
+    /// The worse of two: for a shard with several endpoints.
+    pub fn worst(self, other: Self) -> Self {
+        fn rank(h: HealthStatus) -> u8 {
+            match h {
+                HealthStatus::Healthy => 0,
+                HealthStatus::Unknown => 1,
+                HealthStatus::Unready => 2,
+                HealthStatus::Timeout => 3,
+                HealthStatus::Down => 4,
+            }
+        }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointSummary {
+    pub url: String,
+    pub status: HealthStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSummary {
+    pub shard: ShardId,
+    pub tenant_count: usize,
+    pub is_default: bool,
+    pub state: Option<ShardState>,
+    pub endpoints: Vec<EndpointSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementOverview {
+    pub kind: ServiceKind,
+    pub placement: DocMeta,
+    pub routing: DocMeta,
+    pub default_shard: Option<ShardId>,
+    pub tenant_count: usize,
+    pub shards: Vec<ShardSummary>,
+    pub issues: Vec<FleetIssue>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantSort {
+    #[default]
+    Tenant,
+    Shard,
+}
+
+pub const MAX_PAGE_SIZE: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantQuery {
+    /// Substring of the tenant id.
+    pub q: Option<String>,
+    /// With `shard`: only tenants placed on that shard of this kind; also
+    /// the kind `sort = shard` sorts by.
+    pub kind: Option<ServiceKind>,
+    pub shard: Option<String>,
+    pub sort: TenantSort,
+    pub desc: bool,
+    pub page: usize,
+    /// 1..=200; 0 means the default (50).
+    pub page_size: usize,
+}
+
+impl TenantQuery {
+    pub fn effective_page_size(&self) -> usize {
+        match self.page_size {
+            0 => 50,
+            n => n.min(MAX_PAGE_SIZE),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantPlacement {
+    pub kind: ServiceKind,
+    pub shard: Option<ShardId>,
+    pub by_default: bool,
+    pub health: HealthStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRow {
+    pub tenant: TenantId,
+    pub placements: Vec<TenantPlacement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantPage {
+    pub items: Vec<TenantRow>,
+    pub total: usize,
+    pub page: usize,
+    pub page_size: usize,
+    pub placement: DocMeta,
+    pub routing: DocMeta,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantDetail {
+    pub tenant: TenantId,
+    /// Whether any placement map names the tenant explicitly.
+    pub known: bool,
+    pub resolutions: Vec<(ServiceKind, Result<Resolution, FleetIssue>)>,
+    pub placement: DocMeta,
+    pub routing: DocMeta,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceHealth {
+    pub kind: ServiceKind,
+    pub shard: ShardId,
+    pub endpoint: String,
+    pub status: HealthStatus,
+    pub latency_ms: Option<u64>,
+    pub version: Option<String>,
+    pub git_sha: Option<String>,
+    pub loaded_placement_revision: Option<u64>,
+    pub loaded_routing_revision: Option<u64>,
+    pub current_placement_revision: u64,
+    pub current_routing_revision: u64,
+    /// Loaded revisions behind the current ones: the instance has not
+    /// picked up the latest placement/routing yet.
+    pub not_reloaded: bool,
+    pub draining_tenants: Vec<String>,
+    pub last_error: Option<String>,
+    /// Unix milliseconds of the last probe (0: never).
+    pub checked_at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindSummary {
+    pub kind: ServiceKind,
+    pub instances: usize,
+    pub healthy: usize,
+    pub unhealthy: usize,
+    pub not_reloaded: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FleetSnapshot {
+    pub instances: Vec<InstanceHealth>,
+    /// Unix milliseconds when this snapshot was assembled.
+    pub generated_at_ms: u64,
+    pub interval_ms: u64,
+}
+
+impl FleetSnapshot {
+    pub fn summary(&self) -> Vec<KindSummary> {
+        ServiceKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let of_kind: Vec<_> = self.instances.iter().filter(|i| i.kind == kind).collect();
+                KindSummary {
+                    kind,
+                    instances: of_kind.len(),
+                    healthy: of_kind
+                        .iter()
+                        .filter(|i| i.status == HealthStatus::Healthy)
+                        .count(),
+                    unhealthy: of_kind
+                        .iter()
+                        .filter(|i| {
+                            !matches!(i.status, HealthStatus::Healthy | HealthStatus::Unknown)
+                        })
+                        .count(),
+                    not_reloaded: of_kind.iter().filter(|i| i.not_reloaded).count(),
+                }
+            })
+            .collect()
+    }
+
+    /// Health of one endpoint, `Unknown` if it is not polled (yet).
+    pub fn status_of(&self, endpoint: &str) -> HealthStatus {
+        self.instances
+            .iter()
+            .find(|i| i.endpoint == endpoint)
+            .map(|i| i.status)
+            .unwrap_or(HealthStatus::Unknown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_health_wins() {
+        assert_eq!(
+            HealthStatus::Healthy.worst(HealthStatus::Down),
+            HealthStatus::Down
+        );
+        assert_eq!(
+            HealthStatus::Timeout.worst(HealthStatus::Unready),
+            HealthStatus::Timeout
+        );
+        assert_eq!(
+            HealthStatus::Healthy.worst(HealthStatus::Unknown),
+            HealthStatus::Unknown
+        );
+    }
+
+    #[test]
+    fn page_size_is_bounded() {
+        assert_eq!(TenantQuery::default().effective_page_size(), 50);
+        assert_eq!(
+            TenantQuery {
+                page_size: 10_000,
+                ..Default::default()
+            }
+            .effective_page_size(),
+            MAX_PAGE_SIZE
+        );
+        let bad: Result<TenantQuery, _> = serde_json::from_str(r#"{"sort":"nope"}"#);
+        assert!(bad.is_err());
+    }
+}
