@@ -197,7 +197,7 @@ impl Instance {
             return false;
         }
         if f.flapping {
-            return (self.inner.started.elapsed().as_secs() / 2) % 2 == 0;
+            return (self.inner.started.elapsed().as_secs() / 2).is_multiple_of(2);
         }
         true
     }
@@ -332,13 +332,15 @@ async fn reload_routing(State(i): State<Instance>) -> Response {
     .into_response()
 }
 
-fn tenant_param(t: &str) -> Result<TenantId, Response> {
+fn tenant_param(t: &str) -> Result<TenantId, Box<Response>> {
     TenantId::parse(t).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            Json(serde_json::json!({"error": e.code.as_str()})),
+        Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({"error": e.code.as_str()})),
+            )
+                .into_response(),
         )
-            .into_response()
     })
 }
 
@@ -363,14 +365,14 @@ fn status_of(i: &Instance, t: &str) -> TenantStatus {
 async fn tenant_status(State(i): State<Instance>, UrlPath(t): UrlPath<String>) -> Response {
     match tenant_param(&t) {
         Ok(t) => Json(status_of(&i, t.as_str())).into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
 async fn drain(State(i): State<Instance>, UrlPath(t): UrlPath<String>) -> Response {
     let t = match tenant_param(&t) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     {
         let mut ts = i.inner.tenants.lock().unwrap();
@@ -385,7 +387,7 @@ async fn drain(State(i): State<Instance>, UrlPath(t): UrlPath<String>) -> Respon
 async fn resume(State(i): State<Instance>, UrlPath(t): UrlPath<String>) -> Response {
     let t = match tenant_param(&t) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     i.inner.tenants.lock().unwrap().by_id.remove(t.as_str());
     Json(status_of(&i, t.as_str())).into_response()
