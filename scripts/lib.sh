@@ -6,6 +6,8 @@ cd "$ROOT"
 
 # A cargo target directory outside the clone survives fresh clones (CI).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cloudlysis-control/target}"
+# Incremental caches are large and useless for a one-shot test run.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 TOOLS="${CONTROL_TOOLS_DIR:-$HOME/.cache/cloudlysis-control/tools}"
 export PATH="$HOME/.cargo/bin:$TOOLS/node_modules/.bin:$TOOLS/venv/bin:$PATH"
 

@@ -10,6 +10,14 @@ step() { log "$* (t+$(( $(date +%s) - started ))s)"; }
 step "tools"
 scripts/tools.sh test
 
+# A persistent target dir grows with every change; start its debug half over
+# when the disk runs low rather than fail half-way through a link.
+free_kb=$(df -Pk "$(dirname "$CARGO_TARGET_DIR")" | awk 'NR==2 {print $4}')
+if [ "${free_kb:-0}" -lt $((15 * 1024 * 1024)) ] && [ -d "$CARGO_TARGET_DIR/debug" ]; then
+  step "less than 15 GiB free: removing $CARGO_TARGET_DIR/debug"
+  rm -rf "$CARGO_TARGET_DIR/debug"
+fi
+
 cleanup() { [ -n "${NATS_PID:-}" ] && kill "$NATS_PID" 2>/dev/null || true; [ -n "${NATS_DIR:-}" ] && rm -rf "$NATS_DIR"; }
 trap cleanup EXIT
 

@@ -52,7 +52,42 @@ pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
     pub nats: NatsConfig,
+    pub fleet: FleetConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FleetSource {
+    /// The store's `placement` and `routing` buckets (NATS in production).
+    Kv,
+    /// The dev files named by `placement_file` and `routing_file`.
+    File,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    pub source: FleetSource,
+    pub placement_file: PathBuf,
+    pub routing_file: PathBuf,
+    pub poll_interval_ms: u64,
+    /// Deadline for one endpoint's /health, /ready and /metrics together.
+    pub probe_timeout_ms: u64,
+    pub poll_concurrency: usize,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self {
+            source: FleetSource::Kv,
+            placement_file: PathBuf::from("config/placement/dev.json"),
+            routing_file: PathBuf::from("config/routing/dev.json"),
+            poll_interval_ms: 5_000,
+            probe_timeout_ms: 1_000,
+            poll_concurrency: 64,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -176,6 +211,12 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("nats", "tls_required", Kind::Bool),
     ("nats", "ca_file", Kind::Str),
     ("log", "level", Kind::Str),
+    ("fleet", "source", Kind::Str),
+    ("fleet", "placement_file", Kind::Str),
+    ("fleet", "routing_file", Kind::Str),
+    ("fleet", "poll_interval_ms", Kind::Int),
+    ("fleet", "probe_timeout_ms", Kind::Int),
+    ("fleet", "poll_concurrency", Kind::Int),
     ("log", "format", Kind::Str),
 ];
 
@@ -275,6 +316,18 @@ impl Config {
                 key: "server.request_timeout_ms",
                 reason: "must be greater than 0".into(),
             });
+        }
+        for (key, v) in [
+            ("fleet.poll_interval_ms", self.fleet.poll_interval_ms),
+            ("fleet.probe_timeout_ms", self.fleet.probe_timeout_ms),
+            ("fleet.poll_concurrency", self.fleet.poll_concurrency as u64),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be greater than 0".into(),
+                });
+            }
         }
         if self.server.body_limit_bytes == 0 {
             return Err(ConfigError::Invalid {

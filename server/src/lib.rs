@@ -10,13 +10,14 @@ pub mod middleware;
 pub mod routes;
 pub mod state;
 
-use crate::config::{Config, StoreBackend};
+use crate::config::{Config, FleetSource, StoreBackend};
 use crate::state::AppState;
 use app::{shell, App};
 use axum::extract::{Request, State};
 use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use axum::Router;
+use engine::fleet::{FleetDocs, FleetService, HealthPoller, PollerConfig};
 use engine::readiness::{DataDirCheck, Readiness, StoreCheck};
 use engine::store::embedded::EmbeddedStore;
 use engine::store::nats::NatsStore;
@@ -90,11 +91,29 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Stor
         store.backend(),
         readiness,
     ));
+    let docs = match config.fleet.source {
+        FleetSource::File => FleetDocs::from_files(
+            config.fleet.placement_file.clone(),
+            config.fleet.routing_file.clone(),
+            Duration::from_millis(500),
+        ),
+        FleetSource::Kv => FleetDocs::from_kv(store.clone()).await?,
+    };
+    let health = HealthPoller::start(
+        docs.clone(),
+        PollerConfig {
+            interval: Duration::from_millis(config.fleet.poll_interval_ms),
+            timeout: Duration::from_millis(config.fleet.probe_timeout_ms),
+            concurrency: config.fleet.poll_concurrency,
+            extra_targets: Vec::new(),
+        },
+    );
     Ok(AppState {
         config: Arc::new(config),
         leptos,
         control,
         store,
+        fleet: FleetService { docs, health },
         metrics: Arc::new(metrics::HttpMetrics::default()),
     })
 }
@@ -106,6 +125,7 @@ pub fn router(state: AppState) -> Router {
     let ctx_state = state.clone();
     let context = move || {
         provide_context(ctx_state.control.clone());
+        provide_context(ctx_state.fleet.clone());
     };
     let leptos_options = state.leptos.clone();
     let fallback_ctx = context.clone();
@@ -115,6 +135,13 @@ pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/status", get(routes::admin::status))
         .route("/search/recognise", post(routes::admin::recognise_id))
+        .route("/placement", get(routes::fleet::placements))
+        .route("/placement/{kind}", get(routes::fleet::placement))
+        .route("/routing", get(routes::fleet::routing))
+        .route("/tenants", get(routes::fleet::tenants))
+        .route("/tenants/{tenant}", get(routes::fleet::tenant))
+        .route("/fleet/health", get(routes::fleet::health))
+        .route("/fleet/health/stream", get(routes::fleet::health_stream))
         .fallback(routes::admin::not_found);
 
     Router::new()

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use engine::RunMode;
-use server::config::{Config, LogFormat, StoreBackend};
+use server::config::{Config, FleetSource, LogFormat, StoreBackend};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,12 +27,22 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
-    /// Development: embedded store under ./.control-data, listening on 127.0.0.1:3000.
+    /// Development: embedded store under ./.control-data, a simulated fleet,
+    /// listening on 127.0.0.1:3000.
     Dev {
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: SocketAddr,
         #[arg(long, default_value = ".control-data")]
         data_dir: PathBuf,
+        /// Do not start the simulated fleet.
+        #[arg(long)]
+        no_sim: bool,
+        /// Tenants in the simulated fleet's placement.
+        #[arg(long, default_value_t = 500)]
+        sim_tenants: usize,
+        /// Port of the simulated fleet's fault-control API (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        sim_control_port: u16,
     },
     /// Exit 0 when the local server answers /health (or /ready with --ready), 1 otherwise.
     Healthcheck {
@@ -92,9 +102,19 @@ fn main() -> ExitCode {
             }
             run(&rt, config, RunMode::Serve)
         }
-        Command::Dev { listen, data_dir } => {
+        Command::Dev {
+            listen,
+            data_dir,
+            no_sim,
+            sim_tenants,
+            sim_control_port,
+        } => {
             config.server.listen = listen;
             config.store.backend = StoreBackend::Embedded;
+            config.fleet.source = FleetSource::File;
+            config.fleet.placement_file = data_dir.join("config/placement/dev.json");
+            config.fleet.routing_file = data_dir.join("config/routing/dev.json");
+            config.fleet.poll_interval_ms = config.fleet.poll_interval_ms.min(2_000);
             config.store.data_dir = data_dir;
             if std::env::var_os("CONTROL_LOG_FORMAT").is_none() && cli.config.is_none() {
                 config.log.format = LogFormat::Pretty;
@@ -106,6 +126,34 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::FAILURE;
             }
+            // The simulated fleet lives as long as the server.
+            let _fleet = if no_sim {
+                None
+            } else {
+                let topo = sim::Topology {
+                    tenants: sim_tenants,
+                    ..sim::Topology::default()
+                };
+                match rt.block_on(sim::Fleet::start(
+                    &topo,
+                    &config.store.data_dir.join("config"),
+                    sim_control_port,
+                )) {
+                    Ok(f) => {
+                        eprintln!(
+                            "control dev: simulated fleet of {} instances ({} tenants); fault knobs: http://{}/sim/instances",
+                            f.instances().len(),
+                            sim_tenants,
+                            f.control_addr
+                        );
+                        Some(f)
+                    }
+                    Err(e) => {
+                        eprintln!("control: cannot start the simulated fleet: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            };
             run(&rt, config, RunMode::Dev)
         }
     }

@@ -1,6 +1,7 @@
 use crate::config::Config;
 use crate::metrics::HttpMetrics;
 use axum::extract::FromRef;
+use engine::fleet::FleetService;
 use engine::store::Substrate;
 use engine::ControlPlane;
 use leptos::prelude::LeptosOptions;
@@ -14,6 +15,7 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub control: Arc<ControlPlane>,
     pub store: Arc<dyn Substrate>,
+    pub fleet: FleetService,
     pub metrics: Arc<HttpMetrics>,
 }
 

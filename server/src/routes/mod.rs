@@ -2,4 +2,5 @@
 //! errors; no rule lives here.
 
 pub mod admin;
+pub mod fleet;
 pub mod probes;

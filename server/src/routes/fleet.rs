@@ -1,0 +1,121 @@
+//! `/admin/v1/placement`, `/routing`, `/tenants`, `/fleet/health`: the
+//! fleet reads, over `engine::fleet::FleetService`.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Json;
+use futures::Stream;
+use model::fleet::{FleetIssue, RoutingConfig, ServiceKind, TenantId};
+use model::views::{
+    DocMeta, FleetSnapshot, KindSummary, PlacementOverview, TenantDetail, TenantPage, TenantQuery,
+};
+use model::ErrorCode;
+use serde::Serialize;
+use std::convert::Infallible;
+use std::time::Duration;
+
+fn kind_param(kind: &str) -> Result<ServiceKind, ApiError> {
+    ServiceKind::parse(kind)
+        .filter(|k| *k != ServiceKind::Gateway)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "unknown service kind {:?}; one of aggregate, projection, runner",
+                    kind.chars().take(32).collect::<String>()
+                ),
+            )
+        })
+}
+
+pub async fn placements(State(s): State<AppState>) -> Json<Vec<PlacementOverview>> {
+    Json(s.fleet.placements())
+}
+
+pub async fn placement(
+    State(s): State<AppState>,
+    Path(kind): Path<String>,
+) -> Result<Json<PlacementOverview>, ApiError> {
+    let kind = kind_param(&kind)?;
+    s.fleet
+        .placement(kind)
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no placement map for {kind}")))
+}
+
+#[derive(Serialize)]
+pub struct RoutingView {
+    pub routing: RoutingConfig,
+    pub meta: DocMeta,
+    pub issues: Vec<FleetIssue>,
+}
+
+pub async fn routing(State(s): State<AppState>) -> Json<RoutingView> {
+    let (routing, meta) = s.fleet.routing();
+    Json(RoutingView {
+        issues: routing.validate(),
+        routing: (*routing).clone(),
+        meta,
+    })
+}
+
+/// Query-string errors are `bad_request` with the field named.
+pub async fn tenants(
+    State(s): State<AppState>,
+    q: Result<Query<TenantQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TenantPage>, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            e.body_text().chars().take(200).collect::<String>(),
+        )
+    })?;
+    Ok(Json(s.fleet.tenants(&q)))
+}
+
+pub async fn tenant(
+    State(s): State<AppState>,
+    Path(t): Path<String>,
+) -> Result<Json<TenantDetail>, ApiError> {
+    let t = TenantId::parse(&t).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+    Ok(Json(s.fleet.tenant(&t)))
+}
+
+#[derive(Serialize)]
+pub struct HealthView {
+    pub summary: Vec<KindSummary>,
+    #[serde(flatten)]
+    pub snapshot: FleetSnapshot,
+}
+
+pub fn health_view(snap: &FleetSnapshot) -> HealthView {
+    HealthView {
+        summary: snap.summary(),
+        snapshot: snap.clone(),
+    }
+}
+
+pub async fn health(State(s): State<AppState>) -> Json<HealthView> {
+    Json(health_view(&s.fleet.health()))
+}
+
+/// Server-sent events: the snapshot now, then every time it changes.
+pub async fn health_stream(
+    State(s): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = s.fleet.health.subscribe();
+    let stream = futures::stream::unfold((rx, true), |(mut rx, first)| async move {
+        if !first && rx.changed().await.is_err() {
+            return None;
+        }
+        let snap = rx.borrow_and_update().clone();
+        let data = serde_json::to_string(&health_view(&snap)).unwrap_or_default();
+        Some((
+            Ok(Event::default().event("snapshot").data(data)),
+            (rx, false),
+        ))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
