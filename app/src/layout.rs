@@ -10,6 +10,7 @@ pub const THEME_KEY: &str = "control.theme";
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
+    crate::live::provide_live();
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         if let Some(t) = crate::dom::storage_get(THEME_KEY) {
@@ -23,6 +24,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 "Cloudlysis Control"
             </A>
             <GlobalSearch />
+            <crate::live::LiveBadge />
         </header>
         <div class="frame">
             <SideNav />

@@ -7,8 +7,10 @@ pub mod components;
 #[cfg(feature = "hydrate")]
 mod dom;
 pub mod error;
+mod fleet_pages;
 pub mod flow;
 mod layout;
+pub mod live;
 pub mod nav;
 mod pages;
 
@@ -73,10 +75,11 @@ pub fn App() -> impl IntoView {
         <Router>
             <layout::Layout>
                 <Routes fallback=pages::NotFound>
-                    <Route path=path!("/") view=pages::Overview />
-                    <Route path=path!("/fleet") view=|| pages::placeholder("/fleet") />
-                    <Route path=path!("/tenants") view=|| pages::placeholder("/tenants") />
-                    <Route path=path!("/placement") view=|| pages::placeholder("/placement") />
+                    <Route path=path!("/") view=fleet_pages::Overview />
+                    <Route path=path!("/fleet") view=fleet_pages::FleetPage />
+                    <Route path=path!("/tenants") view=fleet_pages::TenantsPage />
+                    <Route path=path!("/tenants/:tenant") view=fleet_pages::TenantDetailPage />
+                    <Route path=path!("/placement") view=fleet_pages::PlacementPage />
                     <Route path=path!("/jobs") view=|| pages::placeholder("/jobs") />
                     <Route path=path!("/config") view=|| pages::placeholder("/config") />
                     <Route path=path!("/definitions") view=|| pages::placeholder("/definitions") />

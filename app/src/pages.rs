@@ -15,7 +15,7 @@ use leptos_router::hooks::use_query_map;
 use model::{CheckStatus, ServerStatus};
 
 #[component]
-fn PageFrame(info: &'static PageInfo, children: Children) -> impl IntoView {
+pub fn PageFrame(info: &'static PageInfo, children: Children) -> impl IntoView {
     let mut crumbs = vec![("Control".to_owned(), Some("/".to_owned()))];
     if info.path != "/" {
         crumbs.push((info.section.label().to_owned(), None));
@@ -51,24 +51,7 @@ pub fn placeholder(path: &'static str) -> impl IntoView {
     }
 }
 
-#[component]
-pub fn Overview() -> impl IntoView {
-    let info = page("/").expect("overview is in nav::PAGES");
-    let status = Resource::new(|| (), |_| get_server_status());
-    view! {
-        <PageFrame info=info>
-            <section class="card" aria-labelledby="cp-title">
-                <h2 id="cp-title">"Control plane"</h2>
-                <Suspense fallback=|| view! { <p class="muted">"Loading status…"</p> }>
-                    {move || status.get().map(|r| status_summary(r, true))}
-                </Suspense>
-            </section>
-            <EmptyState info=info />
-        </PageFrame>
-    }
-}
-
-fn status_summary(r: Result<ServerStatus, AppError>, link_to_settings: bool) -> AnyView {
+pub fn status_summary(r: Result<ServerStatus, AppError>, link_to_settings: bool) -> AnyView {
     match r {
         Ok(s) => {
             let (tone, label) = if s.readiness.ready { (Tone::Ok, "ready") } else { (Tone::Error, "not ready") };

@@ -290,3 +290,67 @@ mod tests {
         assert!(bad.is_err());
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstanceQuery {
+    pub kind: Option<ServiceKind>,
+    pub status: Option<HealthStatus>,
+    /// Only instances that have not loaded the current revisions.
+    pub not_reloaded: bool,
+    pub page: usize,
+    /// 1..=200; 0 means the default (50).
+    pub page_size: usize,
+}
+
+/// One page of the health snapshot, with the summary of all of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetHealthPage {
+    pub summary: Vec<KindSummary>,
+    pub generated_at_ms: u64,
+    pub interval_ms: u64,
+    pub instances: Vec<InstanceHealth>,
+    pub total: usize,
+    pub page: usize,
+    pub page_size: usize,
+}
+
+impl FleetSnapshot {
+    pub fn page(&self, q: &InstanceQuery) -> FleetHealthPage {
+        let size = match q.page_size {
+            0 => 50,
+            n => n.min(MAX_PAGE_SIZE),
+        };
+        let matching: Vec<&InstanceHealth> = self
+            .instances
+            .iter()
+            .filter(|i| q.kind.is_none_or(|k| i.kind == k))
+            .filter(|i| q.status.is_none_or(|s| i.status == s))
+            .filter(|i| !q.not_reloaded || i.not_reloaded)
+            .collect();
+        FleetHealthPage {
+            summary: self.summary(),
+            generated_at_ms: self.generated_at_ms,
+            interval_ms: self.interval_ms,
+            total: matching.len(),
+            instances: matching
+                .into_iter()
+                .skip(q.page.saturating_mul(size))
+                .take(size)
+                .cloned()
+                .collect(),
+            page: q.page,
+            page_size: size,
+        }
+    }
+}
+
+/// What the live feed says whenever health or documents change: small, so
+/// pages refetch only what they show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetPulse {
+    pub generated_at_ms: u64,
+    pub summary: Vec<KindSummary>,
+    pub placement_revisions: Vec<(ServiceKind, u64)>,
+    pub routing_revision: u64,
+}

@@ -141,7 +141,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants", get(routes::fleet::tenants))
         .route("/tenants/{tenant}", get(routes::fleet::tenant))
         .route("/fleet/health", get(routes::fleet::health))
-        .route("/fleet/health/stream", get(routes::fleet::health_stream))
+        .route("/fleet/events", get(routes::fleet::events))
         .fallback(routes::admin::not_found);
 
     Router::new()

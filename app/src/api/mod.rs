@@ -1,3 +1,4 @@
 //! Server functions (the BFF), one file per domain.
 
+pub mod fleet;
 pub mod status;

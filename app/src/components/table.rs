@@ -20,6 +20,8 @@ pub enum Cell {
     /// Sorted by the number, shown as the text.
     Number(f64, String),
     Badge(Tone, String),
+    /// A link: (href, text); sorted by the text.
+    Link(String, String),
 }
 
 impl Cell {
@@ -32,7 +34,7 @@ impl Cell {
 
     fn text(&self) -> &str {
         match self {
-            Cell::Text(t) | Cell::Number(_, t) | Cell::Badge(_, t) => t,
+            Cell::Text(t) | Cell::Number(_, t) | Cell::Badge(_, t) | Cell::Link(_, t) => t,
         }
     }
 }
@@ -137,6 +139,7 @@ pub fn DataTable(
                                             .map(|c| match c {
                                                 Cell::Text(t) | Cell::Number(_, t) => view! { <td>{t}</td> }.into_any(),
                                                 Cell::Badge(tone, t) => view! { <td><Badge tone=tone>{t}</Badge></td> }.into_any(),
+                                                Cell::Link(href, t) => view! { <td><leptos_router::components::A href=href>{t}</leptos_router::components::A></td> }.into_any(),
                                             })
                                             .collect_view()}
                                     </tr>

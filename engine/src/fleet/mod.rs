@@ -17,7 +17,8 @@ pub(crate) fn now_ms() -> u64 {
 
 use model::fleet::{RoutingConfig, ServiceKind, TenantId};
 use model::views::{
-    DocMeta, FleetSnapshot, PlacementOverview, TenantDetail, TenantPage, TenantQuery,
+    DocMeta, FleetHealthPage, FleetPulse, FleetSnapshot, InstanceQuery, PlacementOverview,
+    TenantDetail, TenantPage, TenantQuery,
 };
 use std::sync::Arc;
 
@@ -55,5 +56,45 @@ impl FleetService {
 
     pub fn health(&self) -> Arc<FleetSnapshot> {
         self.health.snapshot()
+    }
+
+    pub fn health_page(&self, q: &InstanceQuery) -> FleetHealthPage {
+        self.health.snapshot().page(q)
+    }
+
+    pub fn pulse(&self) -> FleetPulse {
+        let (st, snap) = (self.docs.current(), self.health.snapshot());
+        FleetPulse {
+            generated_at_ms: snap.generated_at_ms,
+            summary: snap.summary(),
+            placement_revisions: st
+                .placements
+                .iter()
+                .map(|(k, (_, m))| (*k, m.revision))
+                .collect(),
+            routing_revision: st.routing.1.revision,
+        }
+    }
+
+    /// Pulses: one now, then one whenever health or the documents change.
+    pub fn pulses(&self) -> futures::stream::BoxStream<'static, FleetPulse> {
+        use futures::StreamExt;
+        let this = self.clone();
+        let (h, d) = (self.health.subscribe(), self.docs.subscribe());
+        futures::stream::unfold(
+            (this, h, d, true),
+            |(this, mut h, mut d, first)| async move {
+                if !first {
+                    tokio::select! {
+                        r = h.changed() => r.ok()?,
+                        r = d.changed() => r.ok()?,
+                    }
+                    h.borrow_and_update();
+                    d.borrow_and_update();
+                }
+                Some((this.pulse(), (this, h, d, false)))
+            },
+        )
+        .boxed()
     }
 }

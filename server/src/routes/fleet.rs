@@ -9,7 +9,8 @@ use axum::Json;
 use futures::Stream;
 use model::fleet::{FleetIssue, RoutingConfig, ServiceKind, TenantId};
 use model::views::{
-    DocMeta, FleetSnapshot, KindSummary, PlacementOverview, TenantDetail, TenantPage, TenantQuery,
+    DocMeta, FleetHealthPage, InstanceQuery, PlacementOverview, TenantDetail, TenantPage,
+    TenantQuery,
 };
 use model::ErrorCode;
 use serde::Serialize;
@@ -83,39 +84,29 @@ pub async fn tenant(
     Ok(Json(s.fleet.tenant(&t)))
 }
 
-#[derive(Serialize)]
-pub struct HealthView {
-    pub summary: Vec<KindSummary>,
-    #[serde(flatten)]
-    pub snapshot: FleetSnapshot,
+pub async fn health(
+    State(s): State<AppState>,
+    q: Result<Query<InstanceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<FleetHealthPage>, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            e.body_text().chars().take(200).collect::<String>(),
+        )
+    })?;
+    Ok(Json(s.fleet.health_page(&q)))
 }
 
-pub fn health_view(snap: &FleetSnapshot) -> HealthView {
-    HealthView {
-        summary: snap.summary(),
-        snapshot: snap.clone(),
-    }
-}
-
-pub async fn health(State(s): State<AppState>) -> Json<HealthView> {
-    Json(health_view(&s.fleet.health()))
-}
-
-/// Server-sent events: the snapshot now, then every time it changes.
-pub async fn health_stream(
+/// Server-sent events (`pulse`): health summary and document revisions now,
+/// then whenever either changes. Pages refetch what they show.
+pub async fn events(
     State(s): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = s.fleet.health.subscribe();
-    let stream = futures::stream::unfold((rx, true), |(mut rx, first)| async move {
-        if !first && rx.changed().await.is_err() {
-            return None;
-        }
-        let snap = rx.borrow_and_update().clone();
-        let data = serde_json::to_string(&health_view(&snap)).unwrap_or_default();
-        Some((
-            Ok(Event::default().event("snapshot").data(data)),
-            (rx, false),
-        ))
+    use futures::StreamExt;
+    let stream = s.fleet.pulses().map(|p| {
+        Ok(Event::default()
+            .event("pulse")
+            .data(serde_json::to_string(&p).unwrap_or_default()))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -1,0 +1,36 @@
+//! Fleet reads for the pages: the same `FleetService` calls as the REST
+//! routes in server/src/routes/fleet.rs.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use model::views::{
+    FleetHealthPage, InstanceQuery, PlacementOverview, TenantDetail, TenantPage, TenantQuery,
+};
+
+#[cfg(feature = "ssr")]
+fn fleet() -> Result<engine::fleet::FleetService, AppError> {
+    use_context::<engine::fleet::FleetService>()
+        .ok_or_else(|| AppError::new(model::ErrorCode::Internal, "internal error"))
+}
+
+#[server(client = crate::client::IdClient, endpoint = "fleet/health")]
+pub async fn get_fleet_health(query: InstanceQuery) -> Result<FleetHealthPage, AppError> {
+    Ok(fleet()?.health_page(&query))
+}
+
+#[server(client = crate::client::IdClient, endpoint = "fleet/placements")]
+pub async fn get_placements() -> Result<Vec<PlacementOverview>, AppError> {
+    Ok(fleet()?.placements())
+}
+
+#[server(client = crate::client::IdClient, endpoint = "fleet/tenants")]
+pub async fn list_tenants(query: TenantQuery) -> Result<TenantPage, AppError> {
+    Ok(fleet()?.tenants(&query))
+}
+
+#[server(client = crate::client::IdClient, endpoint = "fleet/tenant")]
+pub async fn get_tenant(tenant: String) -> Result<TenantDetail, AppError> {
+    let t = model::fleet::TenantId::parse(&tenant)
+        .map_err(|e| AppError::new(model::ErrorCode::BadRequest, e.to_string()))?;
+    Ok(fleet()?.tenant(&t))
+}
