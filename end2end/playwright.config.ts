@@ -6,6 +6,9 @@ import { defineConfig } from "@playwright/test";
 const port = Number(process.env.E2E_PORT ?? 3901);
 const bin = process.env.E2E_CONTROL_BIN ?? "../target/debug/control";
 const dataDir = process.env.E2E_DATA_DIR ?? `/tmp/control-e2e-${port}`;
+const simPort = Number(process.env.E2E_SIM_PORT ?? port + 10);
+process.env.E2E_DATA_DIR = dataDir;
+process.env.E2E_SIM_PORT = String(simPort);
 
 export default defineConfig({
   testDir: "./tests",
@@ -32,7 +35,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `${bin} dev --listen 127.0.0.1:${port} --data-dir ${dataDir}`,
+    command: `${bin} dev --listen 127.0.0.1:${port} --data-dir ${dataDir} --sim-control-port ${simPort}`,
     url: `http://127.0.0.1:${port}/ready`,
     reuseExistingServer: false,
     timeout: 60_000,

@@ -79,6 +79,7 @@ where
             }
         }
     }
+    let background = crate::flow::IN_BACKGROUND.with(|b| b.get());
     let res = <BrowserClient as Client<E, IS, OS>>::send(req).await;
     let mut rec = RequestRecord {
         path,
@@ -101,6 +102,8 @@ where
             .map(|tp| tp.trace_id.to_string())
             .or(rec.trace_id);
     }
-    record(rec);
+    if !background || !(200..300).contains(&rec.status) {
+        record(rec);
+    }
     res
 }

@@ -63,13 +63,16 @@ pub fn Overview() -> impl IntoView {
     let health = Resource::new(
         move || live.key(),
         |_| {
-            get_fleet_health(InstanceQuery {
+            crate::flow::background(get_fleet_health(InstanceQuery {
                 page_size: 1,
                 ..Default::default()
-            })
+            }))
         },
     );
-    let placements = Resource::new(move || live.key().map(|k| (k.1, k.2)), |_| get_placements());
+    let placements = Resource::new(
+        move || live.key().map(|k| (k.1, k.2)),
+        |_| crate::flow::background(get_placements()),
+    );
     view! {
         <PageFrame info=info>
             <section class="card" aria-labelledby="cp-title">
@@ -156,7 +159,10 @@ pub fn FleetPage() -> impl IntoView {
         page: pg.get(),
         page_size: FLEET_PAGE,
     };
-    let data = Resource::new(move || (q(), live.key()), |(q, _)| get_fleet_health(q));
+    let data = Resource::new(
+        move || (q(), live.key()),
+        |(q, _)| crate::flow::background(get_fleet_health(q)),
+    );
     // Data age ticks in the browser; on the server it is relative to the snapshot.
     let now = RwSignal::new(None::<u64>);
     #[cfg(feature = "hydrate")]
@@ -278,7 +284,10 @@ pub fn TenantsPage() -> impl IntoView {
             page_size: TENANT_PAGE,
         }
     };
-    let data = Resource::new(move || (q(), live.key()), |(q, _)| list_tenants(q));
+    let data = Resource::new(
+        move || (q(), live.key()),
+        |(q, _)| crate::flow::background(list_tenants(q)),
+    );
     let rows = Signal::derive(move || {
         data.get()
             .and_then(|r| r.ok())
@@ -356,7 +365,7 @@ pub fn TenantDetailPage() -> impl IntoView {
     let live = use_live();
     let data = Resource::new(
         move || (tenant(), live.key().map(|k| (k.1, k.2))),
-        |(t, _)| get_tenant(t),
+        |(t, _)| crate::flow::background(get_tenant(t)),
     );
     view! {
         <Title text=move || format!("Tenant {}", tenant()) />
@@ -404,7 +413,10 @@ pub fn TenantDetailPage() -> impl IntoView {
 pub fn PlacementPage() -> impl IntoView {
     let info = page("/placement").expect("placement is in nav::PAGES");
     let live = use_live();
-    let data = Resource::new(move || live.key(), |_| get_placements());
+    let data = Resource::new(
+        move || live.key(),
+        |_| crate::flow::background(get_placements()),
+    );
     view! {
         <PageFrame info=info>
             <Transition fallback=|| view! { <p class="muted">"Loading placement…"</p> }>

@@ -142,3 +142,38 @@ mod tests {
         assert_eq!(h[0].request_id, format!("req_{}", HISTORY_LEN + 2));
     }
 }
+
+/// Marks a server call as a background refresh: it still carries fresh ids,
+/// but only lands in the "Last request" panel if it fails, so the panel
+/// keeps what the operator did.
+pub fn background<F: std::future::Future>(f: F) -> Background<F> {
+    Background(Box::pin(f))
+}
+
+pub struct Background<F>(std::pin::Pin<Box<F>>);
+
+#[cfg(feature = "hydrate")]
+thread_local! {
+    pub(crate) static IN_BACKGROUND: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl<F: std::future::Future> std::future::Future for Background<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        // Safety: structural pinning of the only field; it is never moved.
+        let inner = unsafe { self.map_unchecked_mut(|b| &mut b.0) };
+        #[cfg(feature = "hydrate")]
+        {
+            let was = IN_BACKGROUND.with(|b| b.replace(true));
+            let out = inner.poll(cx);
+            IN_BACKGROUND.with(|b| b.set(was));
+            out
+        }
+        #[cfg(not(feature = "hydrate"))]
+        inner.poll(cx)
+    }
+}
