@@ -117,32 +117,6 @@ mod browser {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(i: u16) -> RequestRecord {
-        RequestRecord {
-            path: format!("/api/{i}"),
-            status: 200,
-            request_id: format!("req_{i}"),
-            correlation_id: None,
-            trace_id: None,
-            at_ms: f64::from(i),
-        }
-    }
-
-    #[test]
-    fn history_is_newest_first_and_bounded() {
-        let mut h = Vec::new();
-        for i in 0..(HISTORY_LEN as u16 + 3) {
-            push_record(&mut h, rec(i));
-        }
-        assert_eq!(h.len(), HISTORY_LEN);
-        assert_eq!(h[0].request_id, format!("req_{}", HISTORY_LEN + 2));
-    }
-}
-
 /// Marks a server call as a background refresh: it still carries fresh ids,
 /// but only lands in the "Last request" panel if it fails, so the panel
 /// keeps what the operator did.
@@ -175,5 +149,31 @@ impl<F: std::future::Future> std::future::Future for Background<F> {
         }
         #[cfg(not(feature = "hydrate"))]
         inner.poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(i: u16) -> RequestRecord {
+        RequestRecord {
+            path: format!("/api/{i}"),
+            status: 200,
+            request_id: format!("req_{i}"),
+            correlation_id: None,
+            trace_id: None,
+            at_ms: f64::from(i),
+        }
+    }
+
+    #[test]
+    fn history_is_newest_first_and_bounded() {
+        let mut h = Vec::new();
+        for i in 0..(HISTORY_LEN as u16 + 3) {
+            push_record(&mut h, rec(i));
+        }
+        assert_eq!(h.len(), HISTORY_LEN);
+        assert_eq!(h[0].request_id, format!("req_{}", HISTORY_LEN + 2));
     }
 }
