@@ -81,9 +81,10 @@ async fn health_sweep() {
         concurrency: 256,
         ..PollerConfig::default()
     };
-    for round in 0..3 {
+    let mut previous = std::collections::BTreeMap::new();
+    for round in 0..4 {
         let (cpu0, t0) = (cpu_secs(), Instant::now());
-        let results = sweep(docs.current(), Vec::new(), &cfg).await;
+        let results = sweep(docs.current(), Vec::new(), &cfg, &previous).await;
         let (wall, cpu) = (t0.elapsed(), cpu_secs() - cpu0);
         let timeouts = results
             .iter()
@@ -94,11 +95,16 @@ async fn health_sweep() {
             .filter(|r| r.status == HealthStatus::Healthy)
             .count();
         println!(
-            "sweep {round}: {} endpoints, {healthy} healthy, {timeouts} timed out; wall {:.0} ms (target ≤ 1100 ms); CPU {:.2} s (control + sim in one process)",
+            "sweep {round}{}: {} endpoints, {healthy} healthy, {timeouts} timed out; wall {:.0} ms (target ≤ 1100 ms); CPU {:.2} s (control + sim in one process)",
+            if round == 0 { " (cold: no previous results)" } else { "" },
             results.len(),
             wall.as_secs_f64() * 1000.0,
             cpu
         );
+        previous = results
+            .into_iter()
+            .map(|r| (r.endpoint.clone(), r))
+            .collect();
     }
 }
 

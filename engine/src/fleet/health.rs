@@ -261,16 +261,30 @@ impl HealthPoller {
     }
 }
 
-/// One sweep over `targets`; results arrive on `out` as each endpoint
-/// finishes. Used by the poller and by the sweep benchmark.
+/// Slowest first: endpoints that timed out (or were slowest) last time start
+/// at once, so their deadline overlaps the rest of the sweep instead of
+/// trailing it.
+fn slowest_first(targets: &mut [Target], previous: &BTreeMap<String, InstanceHealth>) {
+    let cost = |t: &Target| match previous.get(&t.url) {
+        Some(h) if h.status == HealthStatus::Timeout => u64::MAX,
+        Some(h) => h.latency_ms.unwrap_or(0),
+        None => 0,
+    };
+    targets.sort_by_key(|t| std::cmp::Reverse(cost(t)));
+}
+
+/// One sweep (all results, in completion order), given the previous
+/// results for scheduling. Used by the sweep benchmark.
 pub async fn sweep(
     state: Arc<FleetState>,
-    targets_: Vec<(ServiceKind, ShardId, String)>,
+    extra: Vec<(ServiceKind, ShardId, String)>,
     cfg: &PollerConfig,
+    previous: &BTreeMap<String, InstanceHealth>,
 ) -> Vec<InstanceHealth> {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let (tx, mut rx) = mpsc::channel(1024);
-    let all = targets(&state, &targets_);
+    let mut all = targets(&state, &extra);
+    slowest_first(&mut all, previous);
     let n = all.len();
     spawn_sweep(client, state, all, cfg, tx);
     let mut out = Vec::with_capacity(n);
@@ -316,7 +330,8 @@ async fn run(docs: FleetDocs, cfg: PollerConfig, tx: watch::Sender<Arc<FleetSnap
     let mut docs_rx = docs.subscribe();
     loop {
         let state = docs.current();
-        let all = targets(&state, &cfg.extra_targets);
+        let mut all = targets(&state, &cfg.extra_targets);
+        slowest_first(&mut all, &latest);
         // Endpoints that left the directory leave the snapshot; new ones
         // show as unknown until probed.
         latest.retain(|url, _| all.iter().any(|t| &t.url == url));
