@@ -160,7 +160,7 @@ async fn placement_100k() {
     // KV update → the new index is served.
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Substrate> = Arc::new(EmbeddedStore::open(dir.path()).await.unwrap());
-    let docs = FleetDocs::from_kv(store.clone()).await.unwrap();
+    let docs = FleetDocs::from_kv(store.clone());
     let kv = store
         .kv(
             "placement",

@@ -114,7 +114,7 @@ fn uniform(tenants: usize, shard: &str) -> Bytes {
 }
 
 async fn kv_source_follows_independent_writers(store: Arc<dyn Substrate>) {
-    let docs = FleetDocs::from_kv(store.clone()).await.unwrap();
+    let docs = FleetDocs::from_kv(store.clone());
     let writer = store
         .kv(
             PLACEMENT_BUCKET,
@@ -229,7 +229,7 @@ async fn kv_source_nats() {
 async fn readers_never_see_a_half_applied_map() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Substrate> = Arc::new(EmbeddedStore::open(dir.path()).await.unwrap());
-    let docs = FleetDocs::from_kv(store.clone()).await.unwrap();
+    let docs = FleetDocs::from_kv(store.clone());
     let kv = store
         .kv(
             PLACEMENT_BUCKET,

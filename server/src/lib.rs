@@ -97,7 +97,7 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Stor
             config.fleet.routing_file.clone(),
             Duration::from_millis(500),
         ),
-        FleetSource::Kv => FleetDocs::from_kv(store.clone()).await?,
+        FleetSource::Kv => FleetDocs::from_kv(store.clone()),
     };
     let health = HealthPoller::start(
         docs.clone(),

@@ -4,7 +4,7 @@
 
 use super::now_ms;
 use crate::store::file_doc::{FileDoc, FileSnapshot};
-use crate::store::{BucketOptions, KeyPrefix, KvEvent, Substrate};
+use crate::store::{BucketOptions, KeyPrefix, KvEvent, StoreError, Substrate, WatchStream};
 use model::fleet::{
     PlacementDoc, PlacementMap, RoutingConfig, RoutingDoc, ServiceKind, ShardId, TenantId,
 };
@@ -187,15 +187,11 @@ impl FleetDocs {
     }
 
     /// The substrate's `placement` bucket (keys `aggregate_placement`, ...)
-    /// and `routing` bucket (key `routing`), watched.
-    pub async fn from_kv(store: Arc<dyn Substrate>) -> Result<Self, crate::store::StoreError> {
+    /// and `routing` bucket (key `routing`), watched. The store may be down
+    /// at start or later: the documents then show the error and the watches
+    /// are opened again with backoff.
+    pub fn from_kv(store: Arc<dyn Substrate>) -> Self {
         let backend = store.backend().to_owned();
-        let opts = BucketOptions {
-            history: 16,
-            replicas: 1,
-        };
-        let pkv = store.kv(PLACEMENT_BUCKET, opts).await?;
-        let rkv = store.kv(ROUTING_BUCKET, opts).await?;
         let src = |loc: &str| DocSource {
             kind: SourceKind::Kv,
             backend: backend.clone(),
@@ -211,40 +207,78 @@ impl FleetDocs {
             }
         }
         state.routing.1.source = src(&format!("{ROUTING_BUCKET}/{ROUTING_KEY}"));
-        let mut pw = pkv.watch(&KeyPrefix::All, None).await?;
-        let mut rw = rkv.watch(&KeyPrefix::All, None).await?;
         let (tx, rx) = watch::channel(Arc::new(state));
         let task = tokio::spawn(async move {
-            use futures::StreamExt;
+            let mut backoff = Duration::from_millis(200);
             loop {
-                let ev = tokio::select! {
-                    e = pw.next() => e.map(|e| (true, e)),
-                    e = rw.next() => e.map(|e| (false, e)),
-                    _ = tx.closed() => return,
-                };
-                let Some((is_placement, ev)) = ev else { return };
-                let ev = match ev {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "fleet document watch error");
-                        continue;
+                match open_watches(&*store).await {
+                    Ok((pw, rw)) => {
+                        backoff = Duration::from_millis(200);
+                        follow(pw, rw, &tx).await;
                     }
-                };
-                let mut next = (**tx.borrow()).clone();
-                let changed = if is_placement {
-                    apply_placement_event(&mut next, &ev)
-                } else {
-                    apply_routing_event(&mut next, &ev)
-                };
-                if changed {
-                    tx.send_replace(Arc::new(next.reindex()));
+                    Err(e) => {
+                        let mut next = (**tx.borrow()).clone();
+                        let msg = format!("cannot watch the documents: {e}");
+                        for (_, m) in next.placements.values_mut() {
+                            m.error = Some(msg.clone());
+                        }
+                        next.routing.1.error = Some(msg);
+                        tx.send_replace(Arc::new(next));
+                    }
                 }
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         });
-        Ok(Self {
+        Self {
             rx,
             _task: Arc::new(TaskGuard(task)),
-        })
+        }
+    }
+}
+
+async fn open_watches(store: &dyn Substrate) -> Result<(WatchStream, WatchStream), StoreError> {
+    let opts = BucketOptions {
+        history: 16,
+        replicas: 1,
+    };
+    let pkv = store.kv(PLACEMENT_BUCKET, opts).await?;
+    let rkv = store.kv(ROUTING_BUCKET, opts).await?;
+    Ok((
+        pkv.watch(&KeyPrefix::All, None).await?,
+        rkv.watch(&KeyPrefix::All, None).await?,
+    ))
+}
+
+/// Applies changes until a watch ends or nobody reads the state any more.
+async fn follow(mut pw: WatchStream, mut rw: WatchStream, tx: &watch::Sender<Arc<FleetState>>) {
+    use futures::StreamExt;
+    loop {
+        let ev = tokio::select! {
+            e = pw.next() => e.map(|e| (true, e)),
+            e = rw.next() => e.map(|e| (false, e)),
+            _ = tx.closed() => return,
+        };
+        let Some((is_placement, ev)) = ev else { return };
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                tracing::warn!(error = %e, "fleet document watch error");
+                continue;
+            }
+        };
+        let mut next = (**tx.borrow()).clone();
+        let changed = if is_placement {
+            apply_placement_event(&mut next, &ev)
+        } else {
+            apply_routing_event(&mut next, &ev)
+        };
+        if changed {
+            tx.send_replace(Arc::new(next.reindex()));
+        }
     }
 }
 

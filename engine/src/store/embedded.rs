@@ -37,6 +37,22 @@ const LOG_SEQ: TableDefinition<&str, u64> = TableDefinition::new("log_seq");
 
 const CHANNEL: usize = 1024;
 
+/// A stored change as the event watchers and `history` see.
+fn change(key: &str, op: u8, value: Bytes, revision: Revision) -> KvEvent {
+    if op == OP_DELETE {
+        KvEvent::Delete {
+            key: key.to_owned(),
+            revision,
+        }
+    } else {
+        KvEvent::Put(KvEntry {
+            key: key.to_owned(),
+            value,
+            revision,
+        })
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -279,18 +295,7 @@ impl EmbeddedKv {
                             .map_err(unavailable)?;
                     }
                 }
-                event = if is_delete {
-                    KvEvent::Delete {
-                        key: key.clone(),
-                        revision: rev,
-                    }
-                } else {
-                    KvEvent::Put(KvEntry {
-                        key: key.clone(),
-                        value,
-                        revision: rev,
-                    })
-                };
+                event = change(&key, opcode, value, rev);
             }
             w.commit().map_err(unavailable)?;
             let rev = event.revision();
@@ -320,18 +325,7 @@ impl EmbeddedKv {
             if !prefix.matches(key) {
                 continue;
             }
-            out.push(if op == OP_DELETE {
-                KvEvent::Delete {
-                    key: key.to_owned(),
-                    revision: rev,
-                }
-            } else {
-                KvEvent::Put(KvEntry {
-                    key: key.to_owned(),
-                    value: Bytes::copy_from_slice(value),
-                    revision: rev,
-                })
-            });
+            out.push(change(key, op, Bytes::copy_from_slice(value), rev));
         }
         Ok(out)
     }
@@ -462,18 +456,7 @@ impl Kv for EmbeddedKv {
                 let rev = item.map_err(unavailable)?.0.value().2;
                 if let Some(g) = changes.get((bucket.as_str(), rev)).map_err(unavailable)? {
                     let (_, op, value) = g.value();
-                    out.push(if op == OP_DELETE {
-                        KvEvent::Delete {
-                            key: key.clone(),
-                            revision: rev,
-                        }
-                    } else {
-                        KvEvent::Put(KvEntry {
-                            key: key.clone(),
-                            value: Bytes::copy_from_slice(value),
-                            revision: rev,
-                        })
-                    });
+                    out.push(change(&key, op, Bytes::copy_from_slice(value), rev));
                 }
             }
             Ok(out)
