@@ -1,5 +1,6 @@
 //! Everything that does work on the server, independent of HTTP and Leptos.
 
+pub mod audit;
 pub mod control;
 pub mod fleet;
 pub mod readiness;
