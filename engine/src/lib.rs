@@ -1,6 +1,7 @@
 //! Everything that does work on the server, independent of HTTP and Leptos.
 
 pub mod audit;
+pub mod auth;
 pub mod control;
 pub mod fleet;
 pub mod readiness;
