@@ -152,3 +152,20 @@ test("the readiness table sorts by a column", async ({ page, problems }) => {
   await expect(page.getByRole("cell", { name: "data_dir" })).toBeVisible();
   void problems;
 });
+
+test("the theme follows the OS and can be pinned, and the choice persists", async ({ browser }) => {
+  const ctx = await browser.newContext({ colorScheme: "dark" });
+  const page = await ctx.newPage();
+  const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await page.goto("/settings");
+  await hydrated(page);
+  expect(await bg()).toBe("rgb(13, 17, 23)");
+  await page.getByRole("combobox", { name: "Theme" }).selectOption("light");
+  await expect(page.locator("html")).toHaveAttribute("data-theme", "light");
+  expect(await bg()).toBe("rgb(247, 248, 250)");
+  await page.reload();
+  await hydrated(page);
+  await expect(page.locator("html")).toHaveAttribute("data-theme", "light");
+  expect(await bg()).toBe("rgb(247, 248, 250)");
+  await ctx.close();
+});
