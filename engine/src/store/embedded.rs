@@ -5,8 +5,8 @@
 //! the on-disk change log when a subscriber falls behind.
 
 use super::{
-    check_name, BucketOptions, EventLog, Key, KeyPrefix, Kv, KvEntry, KvEvent, LogRecord, Revision,
-    StoreError, Substrate, TailStream, WatchStream,
+    check_bucket, check_name, BucketOptions, EventLog, Key, KeyPrefix, Kv, KvEntry, KvEvent,
+    LogRecord, Revision, StoreError, Substrate, TailStream, WatchStream,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -130,10 +130,7 @@ impl Substrate for EmbeddedStore {
     }
 
     async fn kv(&self, bucket: &str, opts: BucketOptions) -> Result<Arc<dyn Kv>, StoreError> {
-        check_name("bucket", bucket)?;
-        if !(1..=64).contains(&opts.history) {
-            return Err(StoreError::Invalid("history must be 1..=64".into()));
-        }
+        check_bucket(bucket, &opts)?;
         let shared = self.shared.clone();
         let name = bucket.to_owned();
         let depth = blocking(move || {

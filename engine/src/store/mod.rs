@@ -136,6 +136,16 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A bucket request both backends accept: a valid name and a history
+/// depth of 1..=64 (the JetStream KV limit).
+pub fn check_bucket(name: &str, opts: &BucketOptions) -> Result<(), StoreError> {
+    check_name("bucket", name)?;
+    if !(1..=64).contains(&opts.history) {
+        return Err(StoreError::Invalid("history must be 1..=64".into()));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvEntry {
     pub key: String,

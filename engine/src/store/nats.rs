@@ -5,8 +5,8 @@
 //! last delivered sequence after a reconnect (no gap, no duplicate).
 
 use super::{
-    check_name, BucketOptions, EventLog, Key, KeyPrefix, Kv, KvEntry, KvEvent, LogRecord, Revision,
-    StoreError, Substrate, TailStream, WatchStream,
+    check_bucket, check_name, BucketOptions, EventLog, Key, KeyPrefix, Kv, KvEntry, KvEvent,
+    LogRecord, Revision, StoreError, Substrate, TailStream, WatchStream,
 };
 use async_nats::jetstream::{self, consumer, kv, stream};
 use async_trait::async_trait;
@@ -99,10 +99,7 @@ impl Substrate for NatsStore {
     }
 
     async fn kv(&self, bucket: &str, opts: BucketOptions) -> Result<Arc<dyn Kv>, StoreError> {
-        check_name("bucket", bucket)?;
-        if !(1..=64).contains(&opts.history) {
-            return Err(StoreError::Invalid("history must be 1..=64".into()));
-        }
+        check_bucket(bucket, &opts)?;
         let store = match self.js.get_key_value(bucket).await {
             Ok(s) => s,
             Err(_) => self
