@@ -67,6 +67,8 @@ where
     {
         let headers = req.headers();
         headers.set("x-request-id", &request_id);
+        // Proves same-origin script to the server's CSRF check.
+        headers.set(model::auth::CSRF_HEADER, "1");
         if let Some((cor, trace)) = &flow {
             headers.set("x-correlation-id", cor);
             if let Ok(trace_id) = TraceId::parse(trace) {
@@ -101,6 +103,10 @@ where
             .and_then(|tp| TraceParent::parse(&tp).ok())
             .map(|tp| tp.trace_id.to_string())
             .or(rec.trace_id);
+    }
+    // An expired or revoked session: back to the login page, then here.
+    if rec.status == 401 && !rec.path.contains("/api/auth/") {
+        crate::dom::go_to_login();
     }
     if !background || !(200..300).contains(&rec.status) {
         record(rec);

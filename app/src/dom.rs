@@ -103,3 +103,20 @@ pub fn storage_set(key: &str, value: &str) {
         let _ = s.set_item(key, value);
     }
 }
+
+/// Full navigation to the login page, coming back to this page after.
+pub fn go_to_login() {
+    let Some(loc) = web_sys::window().map(|w| w.location()) else {
+        return;
+    };
+    let here = format!(
+        "{}{}",
+        loc.pathname().unwrap_or_default(),
+        loc.search().unwrap_or_default()
+    );
+    if here.starts_with("/login") {
+        return;
+    }
+    let next: String = js_sys::encode_uri_component(&here).into();
+    let _ = loc.assign(&format!("/login?next={next}"));
+}

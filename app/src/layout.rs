@@ -1,15 +1,26 @@
 use crate::components::{Badge, IdChip, ToastRegion, Tone};
+use crate::error::AppError;
 use crate::flow::RequestRecord;
-use crate::nav::{Section, PAGES};
+use crate::nav::{visible, Section, PAGES};
 use leptos::prelude::*;
-use leptos_router::components::A;
+use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::use_navigate;
+use model::auth::WhoAmI;
 
 #[cfg(feature = "hydrate")]
 pub const THEME_KEY: &str = "control.theme";
 
+/// The signed-in operator, fetched once per mount of the layout (signing
+/// in or out moves between the login page and the layout, so it is fresh).
+#[derive(Clone, Copy)]
+pub struct Session(pub Resource<Result<Option<WhoAmI>, AppError>>);
+
+/// The app frame around every page but the login page: the page's own
+/// content comes as children (fallback) or through the router's outlet.
 #[component]
-pub fn Layout(children: Children) -> impl IntoView {
+pub fn Layout(#[prop(optional)] children: Option<Children>) -> impl IntoView {
+    let session = Session(Resource::new(|| (), |_| crate::api::auth::whoami()));
+    provide_context(session);
     crate::live::provide_live();
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
@@ -25,11 +36,15 @@ pub fn Layout(children: Children) -> impl IntoView {
             </A>
             <GlobalSearch />
             <crate::live::LiveBadge />
+            <UserMenu session />
         </header>
         <div class="frame">
-            <SideNav />
+            <SideNav session />
             <main id="main" tabindex="-1">
-                {children()}
+                {match children {
+                    Some(c) => c().into_any(),
+                    None => view! { <Outlet /> }.into_any(),
+                }}
             </main>
             <LastRequestPanel />
         </div>
@@ -37,26 +52,68 @@ pub fn Layout(children: Children) -> impl IntoView {
     }
 }
 
+/// Who is signed in, and the way out.
 #[component]
-fn SideNav() -> impl IntoView {
+fn UserMenu(session: Session) -> impl IntoView {
+    let logout = ServerAction::<crate::api::auth::Logout>::new();
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                session
+                    .0
+                    .get()
+                    .and_then(|r| r.ok().flatten())
+                    .map(|who| {
+                        let roles = who.roles.join(", ");
+                        view! {
+                            <div class="user-menu" data-testid="user-menu">
+                                <span class="who">
+                                    <strong data-testid="user-name">{who.display_name.clone()}</strong>
+                                    <span class="muted">" ("{roles}")"</span>
+                                </span>
+                                <ActionForm action=logout>
+                                    <button type="submit" class="btn btn-secondary" data-testid="sign-out">
+                                        "Sign out"
+                                    </button>
+                                </ActionForm>
+                            </div>
+                        }
+                    })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn SideNav(session: Session) -> impl IntoView {
     let nav_ref: NodeRef<leptos::html::Nav> = NodeRef::new();
-    let sections = Section::ALL
-        .into_iter()
-        .map(|s| {
-            let links = PAGES
-                .iter()
-                .filter(|p| p.section == s)
-                .map(|p| view! { <li><A href=p.path>{p.title}</A></li> })
-                .collect_view();
-            let heading_id = format!("nav-{}", s.label().to_lowercase());
-            view! {
-                <div class="nav-section">
-                    <h2 id=heading_id.clone()>{s.label()}</h2>
-                    <ul aria-labelledby=heading_id>{links}</ul>
-                </div>
-            }
-        })
-        .collect_view();
+    let sections = move || {
+        let who = session.0.get().and_then(|r| r.ok().flatten());
+        Section::ALL
+            .into_iter()
+            .filter_map(|s| {
+                let pages: Vec<_> = PAGES
+                    .iter()
+                    .filter(|p| p.section == s && who.as_ref().is_some_and(|w| visible(p, w)))
+                    .collect();
+                if pages.is_empty() {
+                    return None;
+                }
+                let links = pages
+                    .into_iter()
+                    .map(|p| view! { <li><A href=p.path>{p.title}</A></li> })
+                    .collect_view();
+                let heading_id = format!("nav-{}", s.label().to_lowercase());
+                Some(view! {
+                    <div class="nav-section">
+                        <h2 id=heading_id.clone()>{s.label()}</h2>
+                        <ul aria-labelledby=heading_id>{links}</ul>
+                    </div>
+                })
+            })
+            .collect_view()
+    };
+    let sections = view! { <Transition fallback=|| ()>{sections}</Transition> };
     view! {
         <nav
             class="sidenav"

@@ -2,6 +2,7 @@
 //! form the BFF. Server-only code sits behind the `ssr` feature.
 
 pub mod api;
+mod audit_page;
 pub mod client;
 pub mod components;
 #[cfg(feature = "hydrate")]
@@ -9,14 +10,16 @@ mod dom;
 pub mod error;
 mod fleet_pages;
 pub mod flow;
+mod iam_pages;
 mod layout;
 pub mod live;
+pub mod login;
 pub mod nav;
 mod pages;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
-use leptos_router::components::{Route, Router, Routes};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 
 /// Internal response header carrying the CSP nonce of this render to the
@@ -73,8 +76,9 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/control.css" />
         <Title formatter=|t: String| format!("{t} · Cloudlysis Control") />
         <Router>
-            <layout::Layout>
-                <Routes fallback=pages::NotFound>
+            <Routes fallback=|| view! { <layout::Layout><pages::NotFound /></layout::Layout> }>
+                <Route path=path!("/login") view=login::LoginPage />
+                <ParentRoute path=path!("") view=|| view! { <layout::Layout /> }>
                     <Route path=path!("/") view=fleet_pages::Overview />
                     <Route path=path!("/fleet") view=fleet_pages::FleetPage />
                     <Route path=path!("/tenants") view=fleet_pages::TenantsPage />
@@ -86,14 +90,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/deployments") view=|| pages::placeholder("/deployments") />
                     <Route path=path!("/drift") view=|| pages::placeholder("/drift") />
                     <Route path=path!("/observability") view=|| pages::placeholder("/observability") />
-                    <Route path=path!("/audit") view=|| pages::placeholder("/audit") />
-                    <Route path=path!("/users") view=|| pages::placeholder("/users") />
-                    <Route path=path!("/sessions") view=|| pages::placeholder("/sessions") />
-                    <Route path=path!("/roles") view=|| pages::placeholder("/roles") />
+                    <Route path=path!("/audit") view=audit_page::AuditPage />
+                    <Route path=path!("/users") view=iam_pages::UsersPage />
+                    <Route path=path!("/sessions") view=iam_pages::SessionsPage />
+                    <Route path=path!("/roles") view=iam_pages::RolesPage />
                     <Route path=path!("/settings") view=pages::Settings />
                     <Route path=path!("/search") view=pages::Search />
-                </Routes>
-            </layout::Layout>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
 }

@@ -3,54 +3,18 @@
 //! head is anchored separately (a KV key updated by CAS). The verifier finds
 //! an edited, deleted, reordered or truncated event and says where.
 //!
-//! Groundwork for the identity issue: privileged routes start appending
-//! here when they get their rights checks.
+//! Event types live in `model::audit` (the UI lists them too).
 
-use crate::store::{EventLog, Key, Kv, StoreError};
+use crate::store::{BucketOptions, EventLog, Key, Kv, StoreError, Substrate};
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+pub use model::audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, Outcome, Verdict};
 
 type HmacSha256 = Hmac<Sha256>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Succeeded,
-    Failed,
-    Denied,
-}
-
-/// What happened, by whom, why, with which result and ids. No secrets:
-/// before/after are digests, never values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    pub time_ms: u64,
-    pub principal_sub: String,
-    pub principal_session: String,
-    pub action: String,
-    pub target: String,
-    pub tenant: Option<String>,
-    pub reason: Option<String>,
-    pub outcome: Outcome,
-    pub request_id: String,
-    pub correlation_id: String,
-    pub trace_id: String,
-    pub before_digest: Option<String>,
-    pub after_digest: Option<String>,
-}
-
-/// A record as stored: its place in the chain and the chain hashes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEvent {
-    pub seq: u64,
-    #[serde(flatten)]
-    pub record: AuditRecord,
-    pub prev_hash: String,
-    pub hash: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anchor {
@@ -58,33 +22,27 @@ pub struct Anchor {
     pub hash: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum Verdict {
-    Intact {
-        events: u64,
-    },
-    /// The event at `seq` does not match its hash (edited), or its link to
-    /// the previous event is broken (an event before it was deleted or the
-    /// order changed).
-    Broken {
-        seq: u64,
-        problem: String,
-    },
-    /// The log ends before the anchored head: events were cut off the end.
-    Truncated {
-        last_seq: u64,
-        anchored_seq: u64,
-    },
-}
-
 const GENESIS: &str = "genesis";
 const ANCHOR_KEY: &str = "audit_head";
+const LOG_NAME: &str = "audit";
+const ANCHOR_BUCKET: &str = "audit_anchor";
+
+type Handles = (Arc<dyn EventLog>, Arc<dyn Kv>);
 
 pub struct AuditLog {
-    log: Arc<dyn EventLog>,
-    anchor: Arc<dyn Kv>,
+    /// Opened on first use when built with `lazy`, so a store that is down
+    /// at start (NATS) does not stop the server from starting.
+    handles: tokio::sync::OnceCell<Handles>,
+    store: Option<Arc<dyn Substrate>>,
     key: Vec<u8>,
+    /// Events read so far, in order: listing reads only what is new.
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    events: Vec<AuditEvent>,
+    last_log_seq: u64,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -95,10 +53,108 @@ impl AuditLog {
     /// `key` is the chain's HMAC key (a secret: from config / `_FILE`).
     pub fn new(log: Arc<dyn EventLog>, anchor: Arc<dyn Kv>, key: &[u8]) -> Self {
         Self {
-            log,
-            anchor,
+            handles: tokio::sync::OnceCell::new_with(Some((log, anchor))),
+            store: None,
             key: key.to_vec(),
+            seen: Mutex::new(Seen::default()),
         }
+    }
+
+    /// The `audit` log and `audit_anchor` bucket of `store`, opened when
+    /// first needed.
+    pub fn lazy(store: Arc<dyn Substrate>, key: &[u8]) -> Self {
+        Self {
+            handles: tokio::sync::OnceCell::new(),
+            store: Some(store),
+            key: key.to_vec(),
+            seen: Mutex::new(Seen::default()),
+        }
+    }
+
+    async fn handles(&self) -> Result<&Handles, StoreError> {
+        self.handles
+            .get_or_try_init(|| async {
+                let store = self
+                    .store
+                    .as_ref()
+                    .ok_or_else(|| StoreError::Unavailable("audit log not configured".into()))?;
+                Ok((
+                    store.log(LOG_NAME).await?,
+                    store.kv(ANCHOR_BUCKET, BucketOptions::default()).await?,
+                ))
+            })
+            .await
+    }
+
+    async fn log(&self) -> Result<&Arc<dyn EventLog>, StoreError> {
+        Ok(&self.handles().await?.0)
+    }
+
+    async fn anchor(&self) -> Result<&Arc<dyn Kv>, StoreError> {
+        Ok(&self.handles().await?.1)
+    }
+
+    /// Reads the events appended since the last call into the cache and
+    /// runs `f` over all of them (oldest first).
+    async fn with_events<T>(&self, f: impl FnOnce(&[AuditEvent]) -> T) -> Result<T, StoreError> {
+        let mut from = self
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_log_seq
+            + 1;
+        let mut fresh = Vec::new();
+        loop {
+            let page = self.log().await?.read(from, 1000).await?;
+            let Some(last) = page.last() else { break };
+            from = last.seq + 1;
+            for r in &page {
+                let e: AuditEvent = serde_json::from_slice(&r.data)
+                    .map_err(|e| StoreError::Decode(format!("audit event {}: {e}", r.seq)))?;
+                fresh.push((r.seq, e));
+            }
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        for (seq, e) in fresh {
+            // Another caller may have read the same events meanwhile.
+            if seq > seen.last_log_seq {
+                seen.last_log_seq = seq;
+                seen.events.push(e);
+            }
+        }
+        Ok(f(&seen.events))
+    }
+
+    /// One page of the events matching `q`, newest first.
+    pub async fn query(&self, q: &AuditQuery) -> Result<AuditPage, StoreError> {
+        let (page, size) = (q.page(), q.page_size());
+        self.with_events(|all| {
+            let matching: Vec<&AuditEvent> = all.iter().rev().filter(|e| q.matches(e)).collect();
+            AuditPage {
+                total: matching.len(),
+                events: matching
+                    .into_iter()
+                    .skip((page - 1) * size)
+                    .take(size)
+                    .cloned()
+                    .collect(),
+                page,
+                page_size: size,
+            }
+        })
+        .await
+    }
+
+    /// Every event matching `q` (paging ignored), oldest first: the export.
+    pub async fn export(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        self.with_events(|all| all.iter().filter(|e| q.matches(e)).cloned().collect())
+            .await
+    }
+
+    /// Whether an append can be expected to work now: privileged actions
+    /// check this first, so none runs while it could not be audited.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.log().await?.last_seq().await.map(|_| ())
     }
 
     fn hash(&self, seq: u64, record: &AuditRecord, prev: &str) -> Result<String, StoreError> {
@@ -120,11 +176,11 @@ impl AuditLog {
     /// sequence it linked to, and retried on a conflict.
     pub async fn append(&self, record: AuditRecord) -> Result<AuditEvent, StoreError> {
         for _ in 0..16 {
-            let last = self.log.last_seq().await?;
+            let last = self.log().await?.last_seq().await?;
             let prev_hash = match last {
                 0 => GENESIS.to_owned(),
                 n => {
-                    let r = self.log.read(n, 1).await?;
+                    let r = self.log().await?.read(n, 1).await?;
                     let e: AuditEvent =
                         serde_json::from_slice(&r.first().ok_or(StoreError::NotFound)?.data)
                             .map_err(|e| StoreError::Decode(e.to_string()))?;
@@ -141,7 +197,12 @@ impl AuditLog {
             };
             let bytes =
                 serde_json::to_vec(&event).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            match self.log.append(Bytes::from(bytes), Some(last)).await {
+            match self
+                .log()
+                .await?
+                .append(Bytes::from(bytes), Some(last))
+                .await
+            {
                 Ok(_) => {
                     self.move_anchor(&event).await?;
                     return Ok(event);
@@ -165,8 +226,8 @@ impl AuditLog {
             .map_err(|e| StoreError::Invalid(e.to_string()))?,
         );
         loop {
-            match self.anchor.get(&key).await? {
-                None => match self.anchor.create(&key, value.clone()).await {
+            match self.anchor().await?.get(&key).await? {
+                None => match self.anchor().await?.create(&key, value.clone()).await {
                     Ok(_) => return Ok(()),
                     Err(StoreError::AlreadyExists) => continue,
                     Err(e) => return Err(e),
@@ -178,7 +239,12 @@ impl AuditLog {
                     if a.seq >= event.seq {
                         return Ok(());
                     }
-                    match self.anchor.update(&key, value.clone(), cur.revision).await {
+                    match self
+                        .anchor()
+                        .await?
+                        .update(&key, value.clone(), cur.revision)
+                        .await
+                    {
                         Ok(_) => return Ok(()),
                         Err(StoreError::Conflict { .. }) => continue,
                         Err(e) => return Err(e),
@@ -194,7 +260,7 @@ impl AuditLog {
         let mut expected_seq = 1u64;
         let mut from = 1u64;
         loop {
-            let page = self.log.read(from, 1000).await?;
+            let page = self.log().await?.read(from, 1000).await?;
             if page.is_empty() {
                 break;
             }
@@ -234,7 +300,7 @@ impl AuditLog {
             }
         }
         let last = expected_seq - 1;
-        if let Some(a) = self.anchor.get(&Self::anchor_key()).await? {
+        if let Some(a) = self.anchor().await?.get(&Self::anchor_key()).await? {
             let a: Anchor =
                 serde_json::from_slice(&a.value).map_err(|e| StoreError::Decode(e.to_string()))?;
             if a.seq > last {

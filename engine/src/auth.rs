@@ -8,8 +8,6 @@
 //! that names either is refused); `exp`, `iss`, `aud`, `sub` and
 //! `session_id` are required; a small leeway applies to time claims; an
 //! oversized token is refused before parsing.
-//!
-//! Groundwork for the identity issue: routes do not call it yet.
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
@@ -125,6 +123,15 @@ impl KeySet {
 struct Claims {
     sub: Option<String>,
     session_id: Option<String>,
+    exp: u64,
+}
+
+/// A token that passed every check, and when it stops being valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub principal: Principal,
+    /// `exp`, seconds since the Unix epoch.
+    pub expires_at: u64,
 }
 
 pub struct TokenValidator {
@@ -146,6 +153,14 @@ impl TokenValidator {
     }
 
     pub fn validate(&self, token: &str) -> Result<Principal, TokenError> {
+        self.verify(token).map(|v| v.principal)
+    }
+
+    pub fn config(&self) -> &TokenConfig {
+        &self.cfg
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         if token.len() > self.cfg.max_len {
             return Err(TokenError::TooLarge);
         }
@@ -203,6 +218,9 @@ impl TokenValidator {
             .session_id
             .filter(|s| !s.is_empty())
             .ok_or_else(|| TokenError::MissingClaim("session_id".into()))?;
-        Ok(Principal { sub, session_id })
+        Ok(Verified {
+            principal: Principal { sub, session_id },
+            expires_at: data.claims.exp,
+        })
     }
 }

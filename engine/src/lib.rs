@@ -4,6 +4,9 @@ pub mod audit;
 pub mod auth;
 pub mod control;
 pub mod fleet;
+pub mod gateway;
+pub mod iam;
+pub mod identity;
 pub mod readiness;
 pub mod store;
 

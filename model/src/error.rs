@@ -19,6 +19,21 @@ pub enum ErrorCode {
     Internal,
     /// The browser could not reach the server or could not read its answer.
     Network,
+    /// No valid credentials (missing, malformed, expired or revoked token).
+    Unauthenticated,
+    /// Authenticated, but the right this action needs is not granted.
+    Forbidden,
+    /// A state-changing browser request that is not same-origin.
+    CrossSite,
+    /// A tenant-scoped endpoint called without `x-tenant-id`.
+    TenantRequired,
+    /// `x-tenant-id` is not a tenant id.
+    BadTenantId,
+    /// `x-tenant-id` names another tenant than the path.
+    TenantMismatch,
+    Conflict,
+    /// The Gateway (or another upstream) failed or answered an error.
+    Upstream,
 }
 
 impl ErrorCode {
@@ -34,6 +49,14 @@ impl ErrorCode {
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::Network => "network",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::CrossSite => "cross_site",
+            Self::TenantRequired => "tenant_required",
+            Self::BadTenantId => "bad_tenant_id",
+            Self::TenantMismatch => "tenant_mismatch",
+            Self::Conflict => "conflict",
+            Self::Upstream => "upstream",
         }
     }
 
@@ -42,7 +65,15 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::NotFound => 404,
-            Self::MalformedJson | Self::BadRequest => 400,
+            Self::MalformedJson
+            | Self::BadRequest
+            | Self::TenantRequired
+            | Self::BadTenantId
+            | Self::TenantMismatch => 400,
+            Self::Unauthenticated => 401,
+            Self::Forbidden | Self::CrossSite => 403,
+            Self::Conflict => 409,
+            Self::Upstream => 502,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::MethodNotAllowed => 405,
@@ -88,6 +119,14 @@ mod tests {
             ErrorCode::Unavailable,
             ErrorCode::Internal,
             ErrorCode::Network,
+            ErrorCode::Unauthenticated,
+            ErrorCode::Forbidden,
+            ErrorCode::CrossSite,
+            ErrorCode::TenantRequired,
+            ErrorCode::BadTenantId,
+            ErrorCode::TenantMismatch,
+            ErrorCode::Conflict,
+            ErrorCode::Upstream,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

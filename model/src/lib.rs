@@ -1,9 +1,13 @@
 //! Typed models shared by the server and the browser: ids, error bodies,
 //! search recognition. Pure data and pure validation; no I/O.
 
+pub mod audit;
+pub mod auth;
 pub mod error;
 pub mod fleet;
+pub mod iam;
 pub mod ids;
+pub mod policy;
 pub mod search;
 pub mod status;
 pub mod views;

@@ -35,6 +35,10 @@ pub enum ConfigError {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -54,6 +58,124 @@ pub struct Config {
     pub nats: NatsConfig,
     pub fleet: FleetConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
+    pub audit: AuditConfig,
+}
+
+/// Token validation and the Gateway (docs/permissions.md).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The Gateway's base URL (login, logout, `/iam/me`, IAM pages).
+    /// Required by `control serve`; `control dev` points it at the
+    /// simulated Gateway.
+    pub gateway_url: Option<String>,
+    /// Defaults to `<gateway_url>/.well-known/jwks.json` when an
+    /// asymmetric algorithm is allowed.
+    pub jwks_url: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    /// Comma-separated allow-list: HS256, RS256, ES256, EdDSA.
+    pub algorithms: String,
+    /// Shared secret for HS256 (use `CONTROL_AUTH_HS256_SECRET_FILE`).
+    pub hs256_secret: Option<Secret>,
+    pub leeway_secs: u64,
+    pub max_token_bytes: usize,
+    /// A principal's rights are re-read from the Gateway after this long; a
+    /// session revoked at the Gateway loses access within it.
+    pub principal_cache_ms: u64,
+    pub jwks_refresh_secs: u64,
+    pub gateway_timeout_ms: u64,
+    /// `Secure` + `__Host-` session cookie. Only plain-http localhost dev
+    /// turns it off.
+    pub cookie_secure: bool,
+    /// Extra origins (comma-separated, `https://host[:port]`) accepted for
+    /// state-changing browser requests besides the request's own host.
+    pub public_origins: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            gateway_url: None,
+            jwks_url: None,
+            issuer: "cloudlysis-gateway".into(),
+            audience: "cloudlysis-control".into(),
+            algorithms: "EdDSA".into(),
+            hs256_secret: None,
+            leeway_secs: 30,
+            max_token_bytes: 8 * 1024,
+            principal_cache_ms: 10_000,
+            jwks_refresh_secs: 300,
+            gateway_timeout_ms: 3_000,
+            cookie_secure: true,
+            public_origins: String::new(),
+        }
+    }
+}
+
+impl AuthConfig {
+    pub fn algorithm_list(&self) -> Result<Vec<jsonwebtoken::Algorithm>, String> {
+        use jsonwebtoken::Algorithm as A;
+        let mut out = Vec::new();
+        for name in self
+            .algorithms
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let alg = match name {
+                "HS256" => A::HS256,
+                "RS256" => A::RS256,
+                "ES256" => A::ES256,
+                "EdDSA" => A::EdDSA,
+                other => {
+                    return Err(format!(
+                        "unsupported algorithm {other:?}; one of HS256, RS256, ES256, EdDSA"
+                    ))
+                }
+            };
+            if !out.contains(&alg) {
+                out.push(alg);
+            }
+        }
+        if out.is_empty() {
+            return Err("at least one algorithm is required".into());
+        }
+        Ok(out)
+    }
+
+    pub fn origin_list(&self) -> Vec<String> {
+        self.public_origins
+            .split(',')
+            .map(|s| s.trim().trim_end_matches('/').to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// The JWKS URL in use, if any key comes from one.
+    pub fn effective_jwks_url(&self) -> Option<String> {
+        let asymmetric = self
+            .algorithm_list()
+            .is_ok_and(|a| a.iter().any(|a| *a != jsonwebtoken::Algorithm::HS256));
+        if !asymmetric {
+            return None;
+        }
+        self.jwks_url.clone().or_else(|| {
+            self.gateway_url
+                .as_ref()
+                .map(|g| format!("{}/.well-known/jwks.json", g.trim_end_matches('/')))
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The audit chain's HMAC key (use `CONTROL_AUDIT_HMAC_KEY_FILE`), at
+    /// least 32 bytes. Required by `control serve`; `control dev` keeps a
+    /// generated one in its data dir.
+    pub hmac_key: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -218,6 +340,20 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("fleet", "probe_timeout_ms", Kind::Int),
     ("fleet", "poll_concurrency", Kind::Int),
     ("log", "format", Kind::Str),
+    ("auth", "gateway_url", Kind::Str),
+    ("auth", "jwks_url", Kind::Str),
+    ("auth", "issuer", Kind::Str),
+    ("auth", "audience", Kind::Str),
+    ("auth", "algorithms", Kind::Str),
+    ("auth", "hs256_secret", Kind::Str),
+    ("auth", "leeway_secs", Kind::Int),
+    ("auth", "max_token_bytes", Kind::Int),
+    ("auth", "principal_cache_ms", Kind::Int),
+    ("auth", "jwks_refresh_secs", Kind::Int),
+    ("auth", "gateway_timeout_ms", Kind::Int),
+    ("auth", "cookie_secure", Kind::Bool),
+    ("auth", "public_origins", Kind::Str),
+    ("audit", "hmac_key", Kind::Str),
 ];
 
 /// `CONTROL_*` variables that are not config keys: the config file path,
@@ -346,6 +482,72 @@ impl Config {
                 key: "nats.url",
                 reason,
             })?;
+        }
+        let algs = self
+            .auth
+            .algorithm_list()
+            .map_err(|reason| ConfigError::Invalid {
+                key: "auth.algorithms",
+                reason,
+            })?;
+        if algs.contains(&jsonwebtoken::Algorithm::HS256)
+            && self
+                .auth
+                .hs256_secret
+                .as_ref()
+                .is_none_or(|s| s.expose().len() < 32)
+        {
+            return Err(ConfigError::Invalid {
+                key: "auth.hs256_secret",
+                reason: "HS256 needs a shared secret of at least 32 bytes".into(),
+            });
+        }
+        for (key, url) in [
+            ("auth.gateway_url", &self.auth.gateway_url),
+            ("auth.jwks_url", &self.auth.jwks_url),
+        ] {
+            if let Some(u) = url {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        reason: format!("expected an http(s) URL, got {u:?}"),
+                    });
+                }
+            }
+        }
+        for o in self.auth.origin_list() {
+            if !(o.starts_with("http://") || o.starts_with("https://"))
+                || o.matches('/').count() != 2
+            {
+                return Err(ConfigError::Invalid {
+                    key: "auth.public_origins",
+                    reason: format!("{o:?} is not an origin like https://host[:port]"),
+                });
+            }
+        }
+        for (key, v) in [
+            ("auth.principal_cache_ms", self.auth.principal_cache_ms),
+            ("auth.jwks_refresh_secs", self.auth.jwks_refresh_secs),
+            ("auth.gateway_timeout_ms", self.auth.gateway_timeout_ms),
+            ("auth.max_token_bytes", self.auth.max_token_bytes as u64),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be greater than 0".into(),
+                });
+            }
+        }
+        if self
+            .audit
+            .hmac_key
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 32)
+        {
+            return Err(ConfigError::Invalid {
+                key: "audit.hmac_key",
+                reason: "must be at least 32 bytes".into(),
+            });
         }
         if self
             .log
@@ -594,6 +796,15 @@ mod tests {
                 creds_file: Some("/c".into()),
                 tls_required: true,
                 ca_file: Some("/ca.pem".into()),
+            },
+            auth: AuthConfig {
+                gateway_url: Some("http://gw".into()),
+                jwks_url: Some("http://gw/jwks".into()),
+                hs256_secret: Some(Secret("s".into())),
+                ..AuthConfig::default()
+            },
+            audit: AuditConfig {
+                hmac_key: Some(Secret("k".into())),
             },
             ..Config::default()
         };

@@ -20,6 +20,9 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// Safe for clients.
     pub message: String,
+    /// Overrides the code's status: pass-through routes keep the
+    /// Gateway's own status.
+    pub status: Option<StatusCode>,
 }
 
 impl ApiError {
@@ -27,7 +30,29 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            status: None,
         }
+    }
+}
+
+impl From<engine::iam::IamError> for ApiError {
+    fn from(e: engine::iam::IamError) -> Self {
+        let v = e.client_view();
+        if v.status >= 500 {
+            tracing::warn!(error = %e, "IAM call failed");
+        }
+        Self {
+            code: v.code,
+            message: v.message,
+            status: StatusCode::from_u16(v.status).ok(),
+        }
+    }
+}
+
+impl From<engine::store::StoreError> for ApiError {
+    fn from(e: engine::store::StoreError) -> Self {
+        tracing::warn!(error = %e, "store call failed");
+        Self::new(ErrorCode::Unavailable, "the store is unavailable")
     }
 }
 
@@ -42,7 +67,7 @@ impl IntoResponse for ApiError {
         }
         // The request id is added by `normalise_errors`, which sees the ids.
         (
-            status_of(self.code),
+            self.status.unwrap_or_else(|| status_of(self.code)),
             Json(ErrorBody::new(self.code, self.message)),
         )
             .into_response()
@@ -87,11 +112,15 @@ where
 
 fn code_for_status(s: StatusCode) -> ErrorCode {
     match s.as_u16() {
+        401 => ErrorCode::Unauthenticated,
+        403 => ErrorCode::Forbidden,
         404 => ErrorCode::NotFound,
+        409 => ErrorCode::Conflict,
         405 => ErrorCode::MethodNotAllowed,
         408 | 504 => ErrorCode::Timeout,
         413 => ErrorCode::PayloadTooLarge,
         415 => ErrorCode::UnsupportedMediaType,
+        502 => ErrorCode::Upstream,
         503 => ErrorCode::Unavailable,
         400..=499 => ErrorCode::BadRequest,
         _ => ErrorCode::Internal,
@@ -170,6 +199,14 @@ fn default_message(code: ErrorCode) -> &'static str {
         ErrorCode::Unavailable => "temporarily unavailable",
         ErrorCode::BadRequest | ErrorCode::MalformedJson => "bad request",
         ErrorCode::Internal | ErrorCode::Network => "internal error",
+        ErrorCode::Unauthenticated => "authentication required",
+        ErrorCode::Forbidden => "not allowed",
+        ErrorCode::CrossSite => "cross-site request refused",
+        ErrorCode::TenantRequired => "x-tenant-id is required",
+        ErrorCode::BadTenantId => "x-tenant-id is not a tenant id",
+        ErrorCode::TenantMismatch => "x-tenant-id does not match the path",
+        ErrorCode::Conflict => "conflict",
+        ErrorCode::Upstream => "upstream error",
     }
 }
 
@@ -194,6 +231,10 @@ mod tests {
         );
         assert_eq!(
             code_for_status(StatusCode::BAD_GATEWAY),
+            ErrorCode::Upstream
+        );
+        assert_eq!(
+            code_for_status(StatusCode::INTERNAL_SERVER_ERROR),
             ErrorCode::Internal
         );
     }

@@ -17,7 +17,12 @@ use axum::extract::{Request, State};
 use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use axum::Router;
+use engine::audit::AuditLog;
+use engine::auth::{KeySet, TokenConfig, TokenValidator};
 use engine::fleet::{FleetDocs, FleetService, HealthPoller, PollerConfig};
+use engine::gateway::GatewayClient;
+use engine::iam::IamService;
+use engine::identity::{AuthSettings, Authenticator};
 use engine::readiness::{DataDirCheck, Readiness, StoreCheck};
 use engine::store::embedded::EmbeddedStore;
 use engine::store::nats::NatsStore;
@@ -65,9 +70,108 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Substrate>, StoreErro
     })
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// The audit chain key: from config, or (dev only) a generated key kept in
+/// the data dir so the chain still verifies after a restart.
+fn audit_key(config: &Config, mode: RunMode) -> Result<Vec<u8>, StartError> {
+    if let Some(k) = &config.audit.hmac_key {
+        return Ok(k.expose().as_bytes().to_vec());
+    }
+    if mode != RunMode::Dev {
+        return Err(StartError::Config(
+            "audit.hmac_key is required (CONTROL_AUDIT_HMAC_KEY_FILE)".into(),
+        ));
+    }
+    let path = config.store.data_dir.join("audit.key");
+    match std::fs::read_to_string(&path) {
+        Ok(k) if k.trim().len() >= 32 => Ok(k.trim().as_bytes().to_vec()),
+        Ok(_) => Err(StartError::Config(format!(
+            "{} holds a key shorter than 32 bytes",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use rand::RngCore;
+            let mut b = [0u8; 32];
+            rand::rng().fill_bytes(&mut b);
+            let key: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            let write = || -> std::io::Result<()> {
+                use std::io::Write;
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                let mut f = opts.open(&path)?;
+                f.write_all(key.as_bytes())?;
+                f.sync_all()
+            };
+            write()
+                .map_err(|e| StartError::Config(format!("cannot write {}: {e}", path.display())))?;
+            Ok(key.into_bytes())
+        }
+        Err(e) => Err(StartError::Config(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Token validation and the Gateway client from `[auth]`.
+pub fn build_authenticator(config: &Config) -> Result<Arc<Authenticator>, StartError> {
+    let a = &config.auth;
+    let gateway_url = a.gateway_url.as_deref().ok_or_else(|| {
+        StartError::Config("auth.gateway_url is required (CONTROL_AUTH_GATEWAY_URL)".into())
+    })?;
+    let gateway = GatewayClient::new(gateway_url, Duration::from_millis(a.gateway_timeout_ms))
+        .map_err(|e| StartError::Config(format!("auth.gateway_url: {e}")))?;
+    let validator = TokenValidator::new(
+        TokenConfig {
+            issuer: a.issuer.clone(),
+            audience: a.audience.clone(),
+            algorithms: a.algorithm_list().map_err(StartError::Config)?,
+            hs256_secret: a
+                .hs256_secret
+                .as_ref()
+                .map(|s| s.expose().as_bytes().to_vec()),
+            leeway_secs: a.leeway_secs,
+            max_len: a.max_token_bytes,
+        },
+        KeySet::default(),
+    );
+    Ok(Arc::new(Authenticator::new(
+        validator,
+        gateway,
+        AuthSettings {
+            jwks_url: a.effective_jwks_url(),
+            jwks_refresh: Duration::from_secs(a.jwks_refresh_secs),
+            cache_ttl: Duration::from_millis(a.principal_cache_ms),
+            cache_max: 10_000,
+        },
+    )))
+}
+
 /// Builds the state for a run mode from a loaded config.
-pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, StoreError> {
+pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, StartError> {
+    let auth_origins = Arc::new(config.auth.origin_list());
+    let auth = build_authenticator(&config)?;
     let store = open_store(&config).await?;
+    let audit = Arc::new(AuditLog::lazy(store.clone(), &audit_key(&config, mode)?));
+    // The first fetch happens before serving, so the first request does not
+    // pay for it (failures are retried in the background).
+    if let Err(e) = auth.refresh_keys().await {
+        tracing::warn!(error = %e, "JWKS not available at start; retrying in the background");
+    }
+    auth.spawn_key_refresh();
+    let iam = Arc::new(IamService::new(auth.clone(), audit.clone()));
+    let session = app::api::auth::SessionSettings {
+        cookie_secure: config.auth.cookie_secure,
+    };
     let mut readiness =
         Readiness::new(Duration::from_secs(2)).with_check(Arc::new(StoreCheck(store.clone())));
     if config.store.backend == StoreBackend::Embedded {
@@ -115,7 +219,54 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Stor
         store,
         fleet: FleetService { docs, health },
         metrics: Arc::new(metrics::HttpMetrics::default()),
+        auth,
+        iam,
+        audit,
+        session,
+        auth_origins,
     })
+}
+
+type Handler = axum::routing::MethodRouter<AppState>;
+
+/// Every `/admin/v1` route: (method, path, handler). Each must have an
+/// entry in `model::policy::REST` (a test walks both lists).
+pub fn admin_routes() -> Vec<(&'static str, &'static str, Handler)> {
+    use axum::routing::{delete, put};
+    use routes::{admin, audit, fleet, iam};
+    vec![
+        ("GET", "/status", get(admin::status)),
+        ("POST", "/search/recognise", post(admin::recognise_id)),
+        ("GET", "/whoami", get(iam::whoami)),
+        ("GET", "/placement", get(fleet::placements)),
+        ("GET", "/placement/{kind}", get(fleet::placement)),
+        ("GET", "/routing", get(fleet::routing)),
+        ("GET", "/tenants", get(fleet::tenants)),
+        ("GET", "/tenants/{tenant}", get(fleet::tenant)),
+        ("GET", "/fleet/health", get(fleet::health)),
+        ("GET", "/fleet/events", get(fleet::events)),
+        ("GET", "/audit", get(audit::list)),
+        ("GET", "/audit/export", get(audit::export)),
+        ("GET", "/audit/verify", get(audit::verify)),
+        ("GET", "/iam/users", get(iam::users)),
+        ("GET", "/iam/sessions", get(iam::sessions)),
+        ("GET", "/iam/roles", get(iam::roles)),
+        (
+            "DELETE",
+            "/iam/sessions/{session}",
+            delete(iam::revoke_session),
+        ),
+        (
+            "PUT",
+            "/iam/users/{user}/roles/{role}",
+            put(iam::assign_role),
+        ),
+        (
+            "DELETE",
+            "/iam/users/{user}/roles/{role}",
+            delete(iam::unassign_role),
+        ),
+    ]
 }
 
 /// The whole HTTP surface: probes, REST, server functions, SSR pages,
@@ -126,23 +277,21 @@ pub fn router(state: AppState) -> Router {
     let context = move || {
         provide_context(ctx_state.control.clone());
         provide_context(ctx_state.fleet.clone());
+        provide_context(ctx_state.iam.clone());
+        provide_context(ctx_state.audit.clone());
+        provide_context(ctx_state.session.clone());
     };
     let leptos_options = state.leptos.clone();
     let fallback_ctx = context.clone();
     let timeout = Duration::from_millis(state.config.server.request_timeout_ms);
     let body_limit = state.config.server.body_limit_bytes;
 
-    let admin = Router::new()
-        .route("/status", get(routes::admin::status))
-        .route("/search/recognise", post(routes::admin::recognise_id))
-        .route("/placement", get(routes::fleet::placements))
-        .route("/placement/{kind}", get(routes::fleet::placement))
-        .route("/routing", get(routes::fleet::routing))
-        .route("/tenants", get(routes::fleet::tenants))
-        .route("/tenants/{tenant}", get(routes::fleet::tenant))
-        .route("/fleet/health", get(routes::fleet::health))
-        .route("/fleet/events", get(routes::fleet::events))
-        .fallback(routes::admin::not_found);
+    let mut admin = Router::new();
+    for (_, path, handler) in admin_routes() {
+        // Same path, other method: axum merges the method routers.
+        admin = admin.route(path, handler);
+    }
+    let admin = admin.fallback(routes::admin::not_found);
 
     Router::new()
         .route("/health", get(routes::probes::health))
@@ -162,6 +311,10 @@ pub fn router(state: AppState) -> Router {
             );
             async move { handler(req.uri().clone(), st, req).await }
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authz::authorize,
+        ))
         .layer(axum::middleware::from_fn(
             middleware::security::security_headers,
         ))

@@ -126,8 +126,24 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::FAILURE;
             }
-            // The simulated fleet lives as long as the server.
+            // Plain-http localhost: a `Secure` cookie would be dropped.
+            config.auth.cookie_secure = false;
+            // The simulated fleet (or Gateway alone) lives as long as the server.
+            let mut _gateway = None;
             let _fleet = if no_sim {
+                if config.auth.gateway_url.is_none() {
+                    let iam = sim::Iam::new(sim::IamConfig::default());
+                    match rt.block_on(iam.serve(([127, 0, 0, 1], 0).into())) {
+                        Ok((addr, task)) => {
+                            config.auth.gateway_url = Some(format!("http://{addr}"));
+                            _gateway = Some(task);
+                        }
+                        Err(e) => {
+                            eprintln!("control: cannot start the simulated gateway: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                }
                 None
             } else {
                 let topo = sim::Topology {
@@ -140,6 +156,9 @@ fn main() -> ExitCode {
                     sim_control_port,
                 )) {
                     Ok(f) => {
+                        if config.auth.gateway_url.is_none() {
+                            config.auth.gateway_url = Some(f.gateway_url());
+                        }
                         eprintln!(
                             "control dev: simulated fleet of {} instances ({} tenants); fault knobs: http://{}/sim/instances",
                             f.instances().len(),
@@ -154,8 +173,22 @@ fn main() -> ExitCode {
                     }
                 }
             };
+            print_dev_users(config.auth.gateway_url.as_deref().unwrap_or("-"));
             run(&rt, config, RunMode::Dev)
         }
+    }
+}
+
+/// Dev only: the simulated Gateway's example operators, one per role.
+fn print_dev_users(gateway: &str) {
+    eprintln!("control dev: simulated gateway {gateway}; sign in at /login as (dev passwords):");
+    for u in sim::dev_users() {
+        eprintln!(
+            "    {:<10} {:<24} {}",
+            u.username,
+            u.password,
+            u.roles.join(", ")
+        );
     }
 }
 
@@ -163,9 +196,13 @@ fn run(rt: &tokio::runtime::Runtime, config: Config, mode: RunMode) -> ExitCode 
     server::logging::init(&config.log);
     let state = match rt.block_on(server::build_state(config, mode)) {
         Ok(s) => s,
+        Err(e @ server::StartError::Config(_)) => {
+            eprintln!("control: {e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            tracing::error!(error = %e, "cannot open the store");
-            eprintln!("control: cannot open the store: {e}");
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("control: {e}");
             return ExitCode::FAILURE;
         }
     };

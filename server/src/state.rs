@@ -1,7 +1,10 @@
 use crate::config::Config;
 use crate::metrics::HttpMetrics;
 use axum::extract::FromRef;
+use engine::audit::AuditLog;
 use engine::fleet::FleetService;
+use engine::iam::IamService;
+use engine::identity::Authenticator;
 use engine::store::Substrate;
 use engine::ControlPlane;
 use leptos::prelude::LeptosOptions;
@@ -17,6 +20,13 @@ pub struct AppState {
     pub store: Arc<dyn Substrate>,
     pub fleet: FleetService,
     pub metrics: Arc<HttpMetrics>,
+    pub auth: Arc<Authenticator>,
+    pub iam: Arc<IamService>,
+    pub audit: Arc<AuditLog>,
+    /// Browser session settings the login/logout server functions need.
+    pub session: app::api::auth::SessionSettings,
+    /// Origins besides the request's own host allowed to change state.
+    pub auth_origins: Arc<Vec<String>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -40,7 +40,7 @@ async fn unknown_admin_routes_are_json_404_with_request_id() {
 async fn recognise_classifies_ids() {
     let a = app().await;
     let res = a
-        .send(post_json(
+        .send_admin(post_json(
             "/admin/v1/search/recognise",
             r#"{"query":"4bf92f3577b34da6a3ce929d0e0e4736"}"#,
         ))
@@ -93,7 +93,7 @@ async fn bad_bodies_get_stable_codes_never_500() {
         ),
     ];
     for (req, status, code) in cases {
-        let res = a.send(req).await;
+        let res = a.send_admin(req).await;
         assert_eq!(res.status(), status, "{code}");
         let v = body_json(res).await;
         assert_eq!(v["code"], code);
@@ -105,7 +105,9 @@ async fn bad_bodies_get_stable_codes_never_500() {
 async fn oversized_bodies_are_413_json() {
     let a = app_with(|c| c.server.body_limit_bytes = 1024).await;
     let big = format!(r#"{{"query":"{}"}}"#, "a".repeat(4096));
-    let res = a.send(post_json("/admin/v1/search/recognise", &big)).await;
+    let res = a
+        .send_admin(post_json("/admin/v1/search/recognise", &big))
+        .await;
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body_json(res).await["code"], "payload_too_large");
 }
@@ -119,7 +121,7 @@ async fn server_function_errors_are_json_with_a_4xx_status() {
     assert!(status.is_client_error(), "{status}");
     // An unknown server function.
     let res = a
-        .send(
+        .send_admin(
             Request::post("/api/does_not_exist")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(Body::from("x=1"))
@@ -129,7 +131,7 @@ async fn server_function_errors_are_json_with_a_4xx_status() {
     assert!(res.status().is_client_error(), "{}", res.status());
     // The real one works.
     let res = a
-        .send(
+        .send_admin(
             Request::post("/api/status/get_server_status")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(Body::empty())

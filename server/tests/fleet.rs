@@ -68,10 +68,10 @@ async fn placement_routing_and_tenants_read_the_documents() {
         .all(|t| t["placements"][0]["shard"] == "a0"));
     assert_eq!(v["total"], 5);
 
-    let v = body_json(a.get("/admin/v1/tenants/t-00003").await).await;
+    let v = body_json(a.get_tenant("t-00003", Some("t-00003")).await).await;
     assert_eq!(v["known"], true);
     assert_eq!(v["resolutions"][0][1]["Ok"]["shard"], "a1");
-    let v = body_json(a.get("/admin/v1/tenants/someone-else").await).await;
+    let v = body_json(a.get_tenant("someone-else", Some("someone-else")).await).await;
     assert_eq!(v["known"], false);
     assert_eq!(v["resolutions"][0][1]["Ok"]["by_default"], true);
 }
@@ -82,7 +82,6 @@ async fn bad_fleet_input_gets_stable_codes() {
     for (uri, code) in [
         ("/admin/v1/placement/gateway", "bad_request"),
         ("/admin/v1/placement/nope", "bad_request"),
-        ("/admin/v1/tenants/BAD_ID", "bad_request"),
         ("/admin/v1/tenants?sort=nope", "bad_request"),
         ("/admin/v1/tenants?page=-1", "bad_request"),
         ("/admin/v1/tenants?unknown=1", "bad_request"),
@@ -94,6 +93,42 @@ async fn bad_fleet_input_gets_stable_codes() {
     }
     let v = body_json(a.get("/admin/v1/tenants?page_size=100000").await).await;
     assert_eq!(v["page_size"], 200, "page size is bounded");
+}
+
+/// A tenant-scoped route: `x-tenant-id` required, well-formed, and the
+/// tenant of the path; each failure has its own stable 400 code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_scoped_routes_check_x_tenant_id() {
+    let (a, _fleet, _dir) = with_sim().await;
+    for (path_tenant, header, code) in [
+        ("t-00003", None, "tenant_required"),
+        ("t-00003", Some("BAD_ID"), "bad_tenant_id"),
+        ("t-00003", Some(""), "bad_tenant_id"),
+        ("t-00003", Some("t-00004"), "tenant_mismatch"),
+        ("BAD_ID", Some("BAD_ID"), "bad_tenant_id"),
+    ] {
+        let res = a.get_tenant(path_tenant, header).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::BAD_REQUEST,
+            "{path_tenant} {header:?}"
+        );
+        assert_eq!(
+            body_json(res).await["code"],
+            code,
+            "{path_tenant} {header:?}"
+        );
+    }
+    // Platform-scoped routes ignore the header, even a malformed one.
+    let res = a
+        .send_admin(
+            axum::http::Request::get("/admin/v1/tenants")
+                .header("x-tenant-id", "NOT A TENANT")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

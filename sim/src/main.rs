@@ -53,6 +53,19 @@ async fn main() -> std::io::Result<()> {
         fleet.placement_path.display(),
         fleet.routing_path.display()
     );
+    eprintln!(
+        "sim: gateway {} (JWKS {}/.well-known/jwks.json)",
+        fleet.gateway_url(),
+        fleet.gateway_url()
+    );
+    for u in &topo.iam.users {
+        eprintln!(
+            "sim: dev user {} / {} ({})",
+            u.username,
+            u.password,
+            u.roles.join(", ")
+        );
+    }
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

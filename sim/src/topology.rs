@@ -1,12 +1,14 @@
 //! A whole simulated fleet in one process: instances from a topology, the
-//! dev placement/routing files seeded from it, a behaviour ticker, and the
-//! control API for fault knobs.
+//! dev placement/routing files seeded from it, the Gateway's identity
+//! provider shared by every gateway instance, a behaviour ticker, and the
+//! control API for fault knobs and key rotation.
 
+use crate::gateway::{Iam, IamConfig};
 use crate::instance::{Faults, Instance, InstanceInfo};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use model::fleet::{
     PlacementDoc, RoutingConfig, RoutingDoc, ServiceKind, ShardId, ShardRoute, ShardState, TenantId,
@@ -31,6 +33,8 @@ pub struct Topology {
     pub host: IpAddr,
     /// First port; 0 picks free ports.
     pub base_port: u16,
+    /// Users, roles and token settings of the gateways' identity provider.
+    pub iam: IamConfig,
 }
 
 impl Default for Topology {
@@ -45,6 +49,7 @@ impl Default for Topology {
             git_sha: "sim".into(),
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             base_port: 0,
+            iam: IamConfig::default(),
         }
     }
 }
@@ -59,6 +64,8 @@ pub fn tenant_name(i: usize) -> String {
 
 struct Slot {
     instance: Instance,
+    /// Gateways serve the IAM API next to their own routes.
+    iam: Option<Iam>,
     server: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -71,7 +78,10 @@ impl Slot {
     }
 
     fn spawn(&self, listener: TcpListener) {
-        let router = self.instance.router();
+        let mut router = self.instance.router();
+        if let Some(iam) = &self.iam {
+            router = router.merge(iam.router());
+        }
         let h = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -89,6 +99,7 @@ impl Slot {
 
 pub struct Fleet {
     slots: Vec<Arc<Slot>>,
+    iam: Iam,
     pub control_addr: SocketAddr,
     pub placement_path: PathBuf,
     pub routing_path: PathBuf,
@@ -218,6 +229,7 @@ impl Fleet {
             |d| &mut d.revision,
         )?;
 
+        let iam = Iam::new(topo.iam.clone());
         let mut slots = Vec::new();
         for (kind, shard, replica, listener) in planned {
             let addr = listener.local_addr()?;
@@ -243,6 +255,7 @@ impl Fleet {
             );
             let slot = Arc::new(Slot {
                 instance,
+                iam: (kind == ServiceKind::Gateway).then(|| iam.clone()),
                 server: Mutex::new(None),
             });
             slot.spawn(listener);
@@ -266,17 +279,39 @@ impl Fleet {
         let api = Router::new()
             .route("/sim/instances", get(list))
             .route("/sim/instances/{id}/faults", put(set_faults))
-            .with_state(Arc::new(slots.clone()));
+            .with_state(Arc::new(slots.clone()))
+            .merge(
+                Router::new()
+                    .route("/sim/gateway/rotate-key", post(rotate_key))
+                    .with_state(iam.clone()),
+            );
         let control_task = tokio::spawn(async move {
             let _ = axum::serve(control, api).await;
         });
         Ok(Fleet {
             slots,
+            iam,
             control_addr,
             placement_path,
             routing_path,
             tasks: vec![ticker, control_task],
         })
+    }
+
+    /// The identity provider every gateway instance serves.
+    pub fn iam(&self) -> &Iam {
+        &self.iam
+    }
+
+    /// `http://addr` of the first gateway instance; empty when the topology
+    /// has no gateway.
+    pub fn gateway_url(&self) -> String {
+        self.slots
+            .iter()
+            .map(|s| s.instance.info())
+            .find(|i| i.kind == ServiceKind::Gateway)
+            .map(|i| format!("http://{}", i.addr))
+            .unwrap_or_default()
     }
 
     pub fn instances(&self) -> Vec<InstanceInfo> {
@@ -327,4 +362,8 @@ async fn set_faults(
         )
             .into_response(),
     }
+}
+
+async fn rotate_key(State(iam): State<Iam>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "kid": iam.rotate_key() }))
 }

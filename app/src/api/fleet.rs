@@ -8,28 +8,34 @@ use model::views::{
 };
 
 #[cfg(feature = "ssr")]
+use super::guard::guard;
+
+#[cfg(feature = "ssr")]
 fn fleet() -> Result<engine::fleet::FleetService, AppError> {
-    use_context::<engine::fleet::FleetService>()
-        .ok_or_else(|| AppError::new(model::ErrorCode::Internal, "internal error"))
+    super::guard::service()
 }
 
 #[server(client = crate::client::IdClient, endpoint = "fleet/health")]
 pub async fn get_fleet_health(query: InstanceQuery) -> Result<FleetHealthPage, AppError> {
+    guard(<GetFleetHealth as server_fn::ServerFn>::PATH).await?;
     Ok(fleet()?.health_page(&query))
 }
 
 #[server(client = crate::client::IdClient, endpoint = "fleet/placements")]
 pub async fn get_placements() -> Result<Vec<PlacementOverview>, AppError> {
+    guard(<GetPlacements as server_fn::ServerFn>::PATH).await?;
     Ok(fleet()?.placements())
 }
 
 #[server(client = crate::client::IdClient, endpoint = "fleet/tenants")]
 pub async fn list_tenants(query: TenantQuery) -> Result<TenantPage, AppError> {
+    guard(<ListTenants as server_fn::ServerFn>::PATH).await?;
     Ok(fleet()?.tenants(&query))
 }
 
 #[server(client = crate::client::IdClient, endpoint = "fleet/tenant")]
 pub async fn get_tenant(tenant: String) -> Result<TenantDetail, AppError> {
+    guard(<GetTenant as server_fn::ServerFn>::PATH).await?;
     let t = model::fleet::TenantId::parse(&tenant)
         .map_err(|e| AppError::new(model::ErrorCode::BadRequest, e.to_string()))?;
     Ok(fleet()?.tenant(&t))

@@ -1,5 +1,6 @@
 //! Request middleware: ids, per-request log line and metrics, security headers.
 
+pub mod authz;
 pub mod ids;
 pub mod observe;
 pub mod security;

@@ -2,5 +2,7 @@
 //! errors; no rule lives here.
 
 pub mod admin;
+pub mod audit;
 pub mod fleet;
+pub mod iam;
 pub mod probes;

@@ -1,0 +1,340 @@
+//! Authentication, rights, CSRF and tenant scope for every request, by the
+//! policy table in `model::policy` (deny by default: a path without an
+//! entry is refused). Passes a `Caller` to handlers and server functions.
+//!
+//! - Tokens come from `Authorization: Bearer` or the session cookie, never
+//!   from the query string.
+//! - 401 `unauthenticated` / 403 `forbidden` carry the same body whatever
+//!   check failed; the reason is logged, not sent.
+//! - A signed-in caller refused for a missing right is audited.
+//! - State-changing requests must come from this site (Origin or
+//!   Sec-Fetch-Site), and with the session cookie also carry `x-control-csrf`.
+
+use crate::error::ApiError;
+use crate::middleware::ids::RequestIds;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, COOKIE, HOST, LOCATION, ORIGIN};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use engine::gateway::Forward;
+use engine::identity::{AuthError, Caller, Identity};
+use model::audit::Outcome;
+use model::auth::CSRF_HEADER;
+use model::fleet::TenantId;
+use model::policy::{self, Access, Policy, Scope};
+use model::ErrorCode;
+use std::sync::Arc;
+
+pub const TENANT_HEADER: &str = "x-tenant-id";
+
+/// Where a token came from: the cookie is ambient (the browser sends it
+/// by itself), so only cookie requests need the CSRF header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Bearer,
+    Cookie,
+}
+
+fn bearer(h: &HeaderMap) -> Option<&str> {
+    let v = h.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn cookie<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+fn token<'a>(h: &'a HeaderMap, cookie_name: &str) -> Option<(&'a str, Source)> {
+    bearer(h)
+        .map(|t| (t, Source::Bearer))
+        .or_else(|| cookie(h, cookie_name).map(|t| (t, Source::Cookie)))
+}
+
+fn is_unsafe(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Whether a state-changing request may come from where it says it comes
+/// from. Non-browser clients send neither header and pass; browsers always
+/// send one of them on a POST.
+fn same_site(h: &HeaderMap, allowed: &[String]) -> bool {
+    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if site != "same-origin" && site != "none" {
+            return false;
+        }
+    }
+    let Some(origin) = h.get(ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed.iter().any(|a| a == origin) {
+        return true;
+    }
+    let authority = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let host = h.get(HOST).and_then(|v| v.to_str().ok());
+    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+}
+
+fn unauthenticated() -> Response {
+    ApiError::new(ErrorCode::Unauthenticated, "authentication required").into_response()
+}
+
+fn forbidden() -> Response {
+    ApiError::new(ErrorCode::Forbidden, "not allowed").into_response()
+}
+
+fn is_page(path: &str) -> bool {
+    !(path.starts_with("/admin/") || path == "/admin" || path.starts_with("/api/"))
+}
+
+/// Browsers asking for a page are sent to the login page instead of a 401.
+fn login_redirect(path_and_query: &str) -> Response {
+    let next: String = path_and_query
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/login?next={next}")) {
+        res.headers_mut().insert(LOCATION, v);
+    }
+    res
+}
+
+fn caller_for(req: &Request, identity: Option<Arc<Identity>>, tenant: Option<String>) -> Caller {
+    let ids = req.extensions().get::<RequestIds>();
+    Caller {
+        identity,
+        request_id: ids.map(|i| i.request_id.to_string()).unwrap_or_default(),
+        correlation_id: ids
+            .map(|i| i.correlation_id.to_string())
+            .unwrap_or_default(),
+        traceparent: ids.map(|i| i.trace.to_string()).unwrap_or_default(),
+        trace_id: ids
+            .map(|i| i.trace.trace_id.to_string())
+            .unwrap_or_default(),
+        tenant,
+    }
+}
+
+/// `x-tenant-id` for a tenant-scoped policy: required, well-formed, and
+/// equal to the `{tenant}` path segment when there is one.
+fn tenant_scope(p: &Policy, path: &str, h: &HeaderMap) -> Result<Option<String>, ApiError> {
+    if p.scope != Scope::Tenant {
+        return Ok(None);
+    }
+    let raw = h
+        .get(TENANT_HEADER)
+        .ok_or_else(|| ApiError::new(ErrorCode::TenantRequired, "x-tenant-id is required"))?
+        .to_str()
+        .map_err(|_| ApiError::new(ErrorCode::BadTenantId, "x-tenant-id is not a tenant id"))?;
+    let t = TenantId::parse(raw).map_err(|e| ApiError::new(ErrorCode::BadTenantId, e.message))?;
+    let rel = path.strip_prefix(policy::REST_PREFIX).unwrap_or(path);
+    if let Some(in_path) = policy::path_param(p.path, rel, "tenant") {
+        if in_path != t.as_str() {
+            return Err(ApiError::new(
+                ErrorCode::TenantMismatch,
+                "x-tenant-id does not match the tenant in the path",
+            ));
+        }
+    }
+    Ok(Some(t.as_str().to_owned()))
+}
+
+pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let found = policy::lookup(method.as_str(), &path);
+    // Probes and static files: no credential is looked at.
+    if found.is_some_and(|p| policy::PUBLIC.contains(p)) {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    if is_unsafe(&method) && !same_site(headers, &state.auth_origins) {
+        tracing::info!(path = %path, "cross-site state-changing request refused");
+        return ApiError::new(ErrorCode::CrossSite, "cross-site request refused").into_response();
+    }
+    let cookie_name = state.session.cookie_name();
+    let presented = token(headers, cookie_name).map(|(t, s)| (t.to_owned(), s));
+    if presented
+        .as_ref()
+        .is_some_and(|(_, s)| *s == Source::Cookie)
+        && is_unsafe(&method)
+        && headers.get(CSRF_HEADER).is_none()
+        && found.is_some_and(|p| p.access != Access::Public)
+    {
+        tracing::info!(path = %path, "cookie request without the CSRF header refused");
+        return ApiError::new(ErrorCode::CrossSite, "cross-site request refused").into_response();
+    }
+    let fwd = {
+        let c = caller_for(&req, None, None);
+        Forward {
+            bearer: None,
+            ..c.forward()
+        }
+    };
+    let identity = match &presented {
+        Some((t, _)) => match state.auth.authenticate(t, &fwd).await {
+            Ok(i) => Some(i),
+            Err(AuthError::Unauthenticated(why)) => {
+                tracing::info!(path = %path, reason = %why, "credentials refused");
+                None
+            }
+            Err(e @ AuthError::Unavailable(_)) => {
+                tracing::warn!(path = %path, error = %e, "cannot check credentials");
+                let v = e.client_view();
+                return ApiError::new(v.code, v.message).into_response();
+            }
+        },
+        None => None,
+    };
+    let Some(p) = found else {
+        // Deny by default: unknown API paths are 404 only for a signed-in
+        // caller; unknown pages render the not-found page for one.
+        return match (&identity, is_page(&path)) {
+            (None, true) => login_redirect(&path_and_query(&req)),
+            (None, false) => unauthenticated(),
+            (Some(_), true) => next.run(req).await,
+            (Some(_), false) if policy::path_known(&path) => ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "method not allowed on this route",
+            )
+            .into_response(),
+            (Some(_), false) => ApiError::new(ErrorCode::NotFound, "no such route").into_response(),
+        };
+    };
+    let needed = match p.access {
+        Access::Public => None,
+        Access::Authenticated | Access::Need(_) if identity.is_none() => {
+            return if is_page(&path) && method == Method::GET {
+                login_redirect(&path_and_query(&req))
+            } else {
+                unauthenticated()
+            };
+        }
+        Access::Authenticated => None,
+        Access::Need(r) => Some(r),
+    };
+    let tenant = match tenant_scope(p, &path, req.headers()) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let caller = caller_for(&req, identity.clone(), tenant);
+    if let (Some(right), Some(id)) = (needed, &identity) {
+        if !id.allows(right) {
+            let action = p.audit.unwrap_or(p.path);
+            let rec = caller.record(action, path.clone(), None, Outcome::Denied);
+            if let Err(e) = state.audit.append(rec).await {
+                tracing::error!(error = %e, path = %path, "could not audit a denied request");
+            }
+            tracing::info!(path = %path, right = %right, sub = %id.principal.sub, "right missing");
+            return forbidden();
+        }
+    }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+fn path_and_query(req: &Request) -> String {
+    req.uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn tokens_come_from_the_header_or_the_cookie() {
+        assert_eq!(
+            token(&h(&[("authorization", "Bearer abc")]), "c"),
+            Some(("abc", Source::Bearer))
+        );
+        assert_eq!(
+            token(&h(&[("authorization", "bearer  abc ")]), "c"),
+            Some(("abc", Source::Bearer))
+        );
+        assert_eq!(token(&h(&[("authorization", "Basic abc")]), "c"), None);
+        assert_eq!(token(&h(&[("authorization", "Bearer ")]), "c"), None);
+        assert_eq!(
+            token(&h(&[("cookie", "a=1; c=tok; d=2")]), "c"),
+            Some(("tok", Source::Cookie))
+        );
+        assert_eq!(token(&h(&[("cookie", "cc=tok")]), "c"), None);
+    }
+
+    #[test]
+    fn only_this_site_may_change_state() {
+        let allowed = vec!["https://control.example".to_owned()];
+        assert!(same_site(&h(&[]), &allowed));
+        assert!(same_site(
+            &h(&[
+                ("origin", "http://127.0.0.1:3000"),
+                ("host", "127.0.0.1:3000")
+            ]),
+            &allowed
+        ));
+        assert!(same_site(
+            &h(&[("origin", "https://control.example")]),
+            &allowed
+        ));
+        assert!(!same_site(
+            &h(&[
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:3000")
+            ]),
+            &allowed
+        ));
+        assert!(!same_site(&h(&[("origin", "null")]), &allowed));
+        assert!(!same_site(
+            &h(&[("sec-fetch-site", "cross-site")]),
+            &allowed
+        ));
+        assert!(!same_site(&h(&[("sec-fetch-site", "same-site")]), &allowed));
+        assert!(same_site(
+            &h(&[("sec-fetch-site", "same-origin")]),
+            &allowed
+        ));
+    }
+
+    #[test]
+    fn redirects_keep_the_page_encoded() {
+        let r = login_redirect("/tenants?q=a b&x=//evil");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            r.headers()[LOCATION],
+            "/login?next=/tenants%3Fq%3Da%20b%26x%3D//evil"
+        );
+    }
+}

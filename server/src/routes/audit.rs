@@ -1,0 +1,56 @@
+//! `/admin/v1/audit`: list (filters + paging, newest first), NDJSON export
+//! (oldest first) and chain verification.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::IntoResponse;
+use axum::Json;
+use model::audit::{AuditPage, AuditQuery, Verdict};
+use model::ErrorCode;
+
+fn query(
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<AuditQuery, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            e.body_text().chars().take(200).collect::<String>(),
+        )
+    })?;
+    q.check()
+        .map_err(|m| ApiError::new(ErrorCode::BadRequest, m))?;
+    Ok(q)
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditPage>, ApiError> {
+    Ok(Json(s.audit.query(&query(q)?).await?))
+}
+
+pub async fn export(
+    State(s): State<AppState>,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let events = s.audit.export(&query(q)?).await?;
+    let mut body = Vec::with_capacity(events.len() * 512);
+    for e in &events {
+        serde_json::to_writer(&mut body, e)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        body.push(b'\n');
+    }
+    Ok((
+        [
+            (CONTENT_TYPE, "application/x-ndjson"),
+            (CONTENT_DISPOSITION, "attachment; filename=\"audit.ndjson\""),
+        ],
+        body,
+    ))
+}
+
+pub async fn verify(State(s): State<AppState>) -> Result<Json<Verdict>, ApiError> {
+    Ok(Json(s.audit.verify().await?))
+}
