@@ -161,12 +161,13 @@ pub struct Authenticator {
     gateway: GatewayClient,
     settings: AuthSettings,
     cache: Mutex<HashMap<[u8; 32], CacheEntry>>,
-    last_key_fetch: Mutex<Option<Instant>>,
+    last_kid_refetch: Mutex<Option<Instant>>,
 }
 
 /// An unknown `kid` triggers a key refresh at most this often, so junk
-/// tokens cannot make us hammer the JWKS endpoint.
-const MIN_KEY_REFETCH: Duration = Duration::from_secs(10);
+/// tokens cannot make us hammer the JWKS endpoint (scheduled refreshes do
+/// not count: a rotation right after one is still picked up).
+const MIN_KEY_REFETCH: Duration = Duration::from_secs(2);
 
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
@@ -179,7 +180,7 @@ impl Authenticator {
             gateway,
             settings,
             cache: Mutex::new(HashMap::new()),
-            last_key_fetch: Mutex::new(None),
+            last_kid_refetch: Mutex::new(None),
         }
     }
 
@@ -196,10 +197,6 @@ impl Authenticator {
         let Some(url) = &self.settings.jwks_url else {
             return Ok(0);
         };
-        *self
-            .last_key_fetch
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let reply = self
             .gateway
             .call_url(http::Method::GET, url, &Forward::default(), None)
@@ -264,7 +261,7 @@ impl Authenticator {
             }
         }
         let verified = match self.verify(token) {
-            Err(TokenError::UnknownKey) if self.may_refetch_keys() => {
+            Err(TokenError::UnknownKey) if self.claim_kid_refetch() => {
                 if let Err(e) = self.refresh_keys().await {
                     tracing::warn!(error = %e, "JWKS refresh after an unknown kid failed");
                 }
@@ -327,13 +324,21 @@ impl Authenticator {
         Ok(identity)
     }
 
-    fn may_refetch_keys(&self) -> bool {
-        self.settings.jwks_url.is_some()
-            && self
-                .last_key_fetch
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_none_or(|t| t.elapsed() >= MIN_KEY_REFETCH)
+    /// Whether this unknown `kid` may trigger a refetch (and, if so, takes
+    /// the slot, so concurrent requests fetch once).
+    fn claim_kid_refetch(&self) -> bool {
+        if self.settings.jwks_url.is_none() {
+            return false;
+        }
+        let mut last = self
+            .last_kid_refetch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < MIN_KEY_REFETCH) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
     }
 
     /// Drops every cached identity of a session (revoked or logged out

@@ -29,6 +29,14 @@ use std::sync::Arc;
 
 pub const TENANT_HEADER: &str = "x-tenant-id";
 
+/// Who a request was made by, handed to the request log line on the
+/// response (empty when nobody signed in).
+#[derive(Debug, Clone, Default)]
+pub struct Who {
+    pub principal: String,
+    pub tenant: String,
+}
+
 /// Where a token came from: the cookie is ambient (the browser sends it
 /// by itself), so only cookie requests need the CSRF header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,11 +257,25 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                 tracing::error!(error = %e, path = %path, "could not audit a denied request");
             }
             tracing::info!(path = %path, right = %right, sub = %id.principal.sub, "right missing");
-            return forbidden();
+            let mut res = forbidden();
+            res.extensions_mut().insert(Who {
+                principal: id.principal.sub.clone(),
+                tenant: caller.tenant.clone().unwrap_or_default(),
+            });
+            return res;
         }
     }
+    let who = Who {
+        principal: identity
+            .as_ref()
+            .map(|i| i.principal.sub.clone())
+            .unwrap_or_default(),
+        tenant: caller.tenant.clone().unwrap_or_default(),
+    };
     req.extensions_mut().insert(caller);
-    next.run(req).await
+    let mut res = next.run(req).await;
+    res.extensions_mut().insert(who);
+    res
 }
 
 fn path_and_query(req: &Request) -> String {

@@ -46,6 +46,11 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         trace_id = %trace_id,
     );
     let res = next.run(req).instrument(span.clone()).await;
+    let who = res
+        .extensions()
+        .get::<super::authz::Who>()
+        .cloned()
+        .unwrap_or_default();
     let status = res.status().as_u16();
     let latency = started.elapsed();
     state.metrics.observe(&method, &route, status, latency);
@@ -57,8 +62,8 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
             path = %path,
             status,
             latency_ms = latency.as_secs_f64() * 1000.0,
-            principal_id = "",
-            tenant_id = "",
+            principal_id = %who.principal,
+            tenant_id = %who.tenant,
             "request"
         );
     });

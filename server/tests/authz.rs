@@ -1,0 +1,577 @@
+//! Deny by default: every route and server function has a policy, nothing
+//! protected answers without credentials, rights are enforced per role,
+//! tokens only come from the header or the cookie, CSRF and login/logout.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{app, app_with, body_json, body_string, TestApp};
+use model::policy::{self, Access};
+
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('{') {
+                match seg {
+                    "{tenant}" => "t-00001",
+                    "{kind}" => "aggregate",
+                    "{*file}" => "control.js",
+                    _ => "x1",
+                }
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn request(method: &str, uri: &str, token: Option<&str>) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .header("x-tenant-id", "t-00001");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(Body::from(if method == "GET" { "" } else { "{}" }))
+        .unwrap()
+}
+
+/// Every entry of the policy tables, with a concrete URI.
+fn protected() -> Vec<(&'static policy::Policy, String)> {
+    policy::REST
+        .iter()
+        .map(|p| (p, format!("{}{}", policy::REST_PREFIX, concrete(p.path))))
+        .chain(
+            policy::SERVER_FNS
+                .iter()
+                .chain(policy::PAGES)
+                .map(|p| (p, concrete(p.path))),
+        )
+        .filter(|(p, _)| p.access != Access::Public)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_route_and_server_function_has_a_policy() {
+    // REST: the router's list and the table are the same set.
+    let routes: Vec<(&str, &str)> = server::admin_routes()
+        .into_iter()
+        .map(|(m, p, _)| (m, p))
+        .collect();
+    for (m, p) in &routes {
+        assert!(
+            policy::REST.iter().any(|x| x.method == *m && x.path == *p),
+            "{m} /admin/v1{p} has no policy"
+        );
+    }
+    for x in policy::REST {
+        assert!(
+            routes.contains(&(x.method, x.path)),
+            "policy for {} {} names no route",
+            x.method,
+            x.path
+        );
+    }
+    // Server functions: every registered one is in the table and back.
+    let _ = app().await; // registers the server functions
+    let registered: Vec<(String, String)> = server_fn::axum::server_fn_paths()
+        .map(|(p, m)| (p.to_owned(), m.to_string()))
+        .collect();
+    assert!(!registered.is_empty());
+    for (p, m) in &registered {
+        let pol = policy::server_fn(p).unwrap_or_else(|| panic!("server fn {p} has no policy"));
+        assert_eq!(pol.method, m, "{p}");
+    }
+    for x in policy::SERVER_FNS {
+        assert!(
+            registered.iter().any(|(p, _)| p == x.path),
+            "policy for {} names no server function",
+            x.path
+        );
+    }
+    // Pages: every route the app declares.
+    for r in leptos_axum::generate_route_list(app::App) {
+        let path = r.path();
+        let templ = path
+            .split('/')
+            .map(|s| match s.strip_prefix(':') {
+                Some(name) => format!("{{{name}}}"),
+                None => s.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let templ = if templ.is_empty() {
+            "/".to_owned()
+        } else {
+            templ
+        };
+        assert!(
+            policy::PAGES.iter().any(|p| p.path == templ),
+            "page {path} has no policy"
+        );
+    }
+}
+
+#[tokio::test]
+async fn nothing_protected_answers_without_credentials() {
+    let a = app().await;
+    for (p, uri) in protected() {
+        let res = a.send(request(p.method, &uri, None)).await;
+        if p.method == "GET" && !uri.starts_with("/admin/") && !uri.starts_with("/api/") {
+            assert_eq!(res.status(), StatusCode::SEE_OTHER, "{uri}");
+            let loc = res.headers()["location"].to_str().unwrap().to_owned();
+            assert!(loc.starts_with("/login?next="), "{uri}: {loc}");
+            continue;
+        }
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{} {uri}", p.method);
+        let v = body_json(res).await;
+        assert_eq!(v["code"], "unauthenticated", "{uri}");
+        assert_eq!(v["message"], "authentication required", "{uri}");
+        assert!(v["request_id"].is_string());
+    }
+    // Unknown paths are refused the same way (no hint that they do not exist).
+    for uri in ["/admin/v1/nope", "/api/nope", "/admin/v1/tenants/a/b"] {
+        let res = a.send(request("GET", uri, None)).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{uri}");
+    }
+    // Public exceptions stay public.
+    for uri in ["/health", "/ready", "/metrics", "/login"] {
+        let res = a.get_anon(uri).await;
+        assert!(
+            res.status().is_success() || res.status() == StatusCode::SERVICE_UNAVAILABLE,
+            "{uri}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_principal_without_the_right_gets_403_and_an_audit_event() {
+    let a = app().await;
+    let nobody = a.login("nobody");
+    for (p, uri) in protected() {
+        let Access::Need(right) = p.access else {
+            continue;
+        };
+        let before = a.audit_events().await.len();
+        let res = a.send(request(p.method, &uri, Some(&nobody))).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{} {uri}", p.method);
+        let v = body_json(res).await;
+        assert_eq!(v["code"], "forbidden");
+        assert_eq!(v["message"], "not allowed", "no hint of the right: {uri}");
+        let events = a.audit_events().await;
+        assert_eq!(events.len(), before + 1, "{uri} ({right}) not audited once");
+        let e = &events.last().unwrap().record;
+        assert_eq!(e.outcome, model::audit::Outcome::Denied);
+        assert_eq!(e.principal_sub, "u-nobody");
+        assert_eq!(e.action, p.audit.unwrap_or(p.path));
+    }
+}
+
+/// What each dev role may read and change, at the API.
+#[tokio::test]
+async fn each_role_can_do_exactly_what_its_rights_allow() {
+    let a = app().await;
+    let cases: &[(&str, &str, &str, StatusCode)] = &[
+        ("viewer", "GET", "/admin/v1/fleet/health", StatusCode::OK),
+        ("viewer", "GET", "/admin/v1/tenants", StatusCode::OK),
+        ("viewer", "GET", "/admin/v1/audit", StatusCode::OK),
+        (
+            "viewer",
+            "GET",
+            "/admin/v1/iam/users",
+            StatusCode::FORBIDDEN,
+        ),
+        ("operator", "GET", "/admin/v1/iam/users", StatusCode::OK),
+        ("operator", "GET", "/admin/v1/iam/roles", StatusCode::OK),
+        (
+            "operator",
+            "DELETE",
+            "/admin/v1/iam/sessions/s-000000000000000000000000",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "operator",
+            "PUT",
+            "/admin/v1/iam/users/u-viewer/roles/iam-admin",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "admin",
+            "PUT",
+            "/admin/v1/iam/users/u-viewer/roles/operator",
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            "admin",
+            "DELETE",
+            "/admin/v1/iam/users/u-viewer/roles/operator",
+            StatusCode::NO_CONTENT,
+        ),
+        ("admin", "GET", "/admin/v1/iam/sessions", StatusCode::OK),
+    ];
+    for (user, method, uri, want) in cases {
+        let t = a.login(user);
+        let res = a
+            .send(
+                Request::builder()
+                    .method(*method)
+                    .uri(*uri)
+                    .header("authorization", format!("Bearer {t}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from(if *method == "GET" {
+                        String::new()
+                    } else {
+                        r#"{"reason":"role test"}"#.to_owned()
+                    }))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(res.status(), *want, "{user} {method} {uri}");
+    }
+    let who = body_json(a.get_as("/admin/v1/whoami", &a.login("viewer")).await).await;
+    assert_eq!(who["username"], "viewer");
+    let rights: Vec<&str> = who["rights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(rights.contains(&"control.fleet.read"));
+    assert!(!rights.contains(&"control.iam.read"));
+}
+
+async fn status_of(a: &TestApp, uri: &str, token: &str) -> StatusCode {
+    a.get_as(uri, token).await.status()
+}
+
+#[tokio::test]
+async fn a_session_revoked_at_the_gateway_is_refused_after_the_cache_time() {
+    let a = app_with(|c| c.auth.principal_cache_ms = 300).await;
+    let resp = a.iam.login("viewer", "viewer-dev-password").unwrap();
+    let uri = "/admin/v1/fleet/health";
+    assert_eq!(status_of(&a, uri, &resp.access_token).await, StatusCode::OK);
+    assert!(a.iam.revoke_session(&resp.session_id));
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(
+        status_of(&a, uri, &resp.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_session_revoked_here_is_refused_at_once_and_audited_with_its_reason() {
+    let a = app_with(|c| c.auth.principal_cache_ms = 60_000).await;
+    let victim = a.iam.login("viewer", "viewer-dev-password").unwrap();
+    let uri = "/admin/v1/fleet/health";
+    assert_eq!(
+        status_of(&a, uri, &victim.access_token).await,
+        StatusCode::OK
+    );
+    let revoke = |reason: &str| {
+        Request::delete(format!("/admin/v1/iam/sessions/{}", victim.session_id))
+            .header("content-type", "application/json")
+            .body(Body::from(format!(r#"{{"reason":"{reason}"}}"#)))
+            .unwrap()
+    };
+    // A reason is required.
+    let res = a.send_admin(revoke("")).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = a.send_admin(revoke("laptop stolen")).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        status_of(&a, uri, &victim.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let e = a.audit_events().await.last().unwrap().clone();
+    assert_eq!(e.record.action, "iam.session.revoke");
+    assert_eq!(e.record.reason.as_deref(), Some("laptop stolen"));
+    assert_eq!(e.record.target, format!("session/{}", victim.session_id));
+    assert_eq!(e.record.outcome, model::audit::Outcome::Succeeded);
+    assert_eq!(e.record.principal_sub, "u-admin");
+    // The Gateway's own status and text are passed through.
+    let res = a.send_admin(revoke("again, unknown now?")).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::NO_CONTENT,
+        "revoking twice is idempotent"
+    );
+    let res = a
+        .send_admin(
+            Request::delete("/admin/v1/iam/sessions/s-doesnotexist")
+                .header("content-type", "application/json")
+                .body(Body::from(r#"{"reason":"cleanup"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let v = body_json(res).await;
+    assert_eq!(v["code"], "not_found");
+    assert_eq!(v["message"], "no such session");
+    assert_eq!(
+        a.audit_events().await.last().unwrap().record.outcome,
+        model::audit::Outcome::Failed
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_taken_from_the_header_or_cookie_only() {
+    let a = app().await;
+    let t = a.login("viewer");
+    let uri = "/admin/v1/fleet/health";
+    let res = a.get_anon(&format!("{uri}?access_token={t}")).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "query string");
+    let res = a.get_anon(&format!("{uri}?token={t}")).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "query string");
+    let res = a
+        .send(
+            Request::get(uri)
+                .header("cookie", format!("control_session={t}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "cookie");
+    let oversize = "a".repeat(9000);
+    let none = {
+        use base64::Engine;
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut parts = t.split('.');
+        let _header = parts.next();
+        format!(
+            "{}.{}.",
+            b.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            parts.next().unwrap()
+        )
+    };
+    let mut tampered = t.clone();
+    tampered.pop();
+    tampered.push(if t.ends_with('A') { 'B' } else { 'A' });
+    for (what, bad) in [
+        ("garbage", "not-a-token".to_owned()),
+        ("malformed base64", "a!!.b!!.c!!".to_owned()),
+        ("oversize", oversize),
+        ("alg none", none),
+        ("bad signature", tampered),
+    ] {
+        let res = a.get_as(uri, &bad).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(body_json(res).await["message"], "authentication required");
+    }
+}
+
+#[tokio::test]
+async fn keys_rotated_at_the_gateway_are_picked_up_by_kid() {
+    let a = app().await;
+    a.iam.rotate_key();
+    let t = a.login("viewer");
+    assert_eq!(status_of(&a, "/admin/v1/whoami", &t).await, StatusCode::OK);
+    // The old key still verifies tokens issued before the rotation.
+    assert_eq!(
+        status_of(&a, "/admin/v1/whoami", &a.admin).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn gateway_down_is_503_not_500() {
+    let a = app_with(|c| c.auth.principal_cache_ms = 1).await;
+    let t = a.login("viewer");
+    a._gateway.abort();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let res = a.get_as("/admin/v1/fleet/health", &t).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body_json(res).await["code"], "unavailable");
+}
+
+fn cookie_post(
+    uri: &str,
+    cookie: &str,
+    origin: Option<&str>,
+    csrf: bool,
+    body: &str,
+) -> Request<Body> {
+    let mut b = Request::post(uri)
+        .header("host", "control.test")
+        .header("cookie", format!("control_session={cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(o) = origin {
+        b = b.header("origin", o);
+    }
+    if csrf {
+        b = b.header("x-control-csrf", "1");
+    }
+    b.body(Body::from(body.to_owned())).unwrap()
+}
+
+#[tokio::test]
+async fn cross_site_state_changes_are_refused() {
+    let a = app().await;
+    let t = a.login("admin");
+    let victim = a.iam.login("viewer", "viewer-dev-password").unwrap();
+    let body = format!("session={}&reason=csrf+test", victim.session_id);
+    let sf = "/api/iam/revoke_session";
+    for (origin, csrf) in [
+        (Some("https://evil.example"), true),
+        (Some("null"), true),
+        (Some("http://control.test"), false),
+    ] {
+        let res = a.send(cookie_post(sf, &t, origin, csrf, &body)).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::FORBIDDEN,
+            "{origin:?} csrf={csrf}"
+        );
+        assert_eq!(body_json(res).await["code"], "cross_site");
+    }
+    let res = a
+        .send(
+            Request::delete(format!("/admin/v1/iam/sessions/{}", victim.session_id))
+                .header("host", "control.test")
+                .header("origin", "https://evil.example")
+                .header("cookie", format!("control_session={t}"))
+                .header("x-control-csrf", "1")
+                .header("content-type", "application/json")
+                .body(Body::from(r#"{"reason":"csrf test"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = a
+        .send(
+            Request::post("/api/iam/revoke_session")
+                .header("sec-fetch-site", "cross-site")
+                .header("authorization", format!("Bearer {t}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "sec-fetch-site");
+    // Nothing was revoked by any of those.
+    assert_eq!(
+        status_of(&a, "/admin/v1/whoami", &victim.access_token).await,
+        StatusCode::OK
+    );
+    // The same request from this site goes through.
+    let res = a
+        .send(cookie_post(
+            sf,
+            &t,
+            Some("http://control.test"),
+            true,
+            &body,
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", body_string(res).await);
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_http_only_cookie_and_logout_ends_the_session() {
+    let a = app().await;
+    let login = |user: &str, pw: &str| {
+        Request::post("/api/auth/login")
+            .header("host", "control.test")
+            .header("origin", "http://control.test")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(Body::from(format!(
+                "username={user}&password={pw}&next=%2Ftenants"
+            )))
+            .unwrap()
+    };
+    let res = a.send(login("operator", "wrong")).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().get("set-cookie").is_none());
+    assert_eq!(
+        body_json(res).await["message"],
+        "invalid username or password"
+    );
+    let e = a.audit_events().await.last().unwrap().clone();
+    assert_eq!(
+        (e.record.action.as_str(), e.record.outcome),
+        ("auth.login", model::audit::Outcome::Denied)
+    );
+    assert_eq!(e.record.target, "user/operator");
+
+    let res = a.send(login("operator", "operator-dev-password")).await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("control_session="), "{cookie}");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let token = cookie
+        .trim_start_matches("control_session=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let e = a.audit_events().await.last().unwrap().clone();
+    assert_eq!(
+        (e.record.action.as_str(), e.record.outcome),
+        ("auth.login", model::audit::Outcome::Succeeded)
+    );
+    assert_eq!(e.record.principal_sub, "u-operator");
+
+    let who = a
+        .send(
+            Request::get("/admin/v1/whoami")
+                .header("cookie", format!("control_session={token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(body_json(who).await["username"], "operator");
+
+    let res = a
+        .send(cookie_post(
+            "/api/auth/logout",
+            &token,
+            Some("http://control.test"),
+            true,
+            "",
+        ))
+        .await;
+    assert!(res.status().is_success() || res.status().is_redirection());
+    let cleared = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert_eq!(
+        status_of(&a, "/admin/v1/whoami", &token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        a.audit_events().await.last().unwrap().record.action,
+        "auth.logout"
+    );
+}
+
+#[tokio::test]
+async fn pages_send_anonymous_browsers_to_login_and_render_for_a_signed_in_one() {
+    let a = app().await;
+    let res = a.get_anon("/tenants?q=a%20b").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers()["location"],
+        "/login?next=/tenants%3Fq%3Da%2520b"
+    );
+    let html = body_string(a.get_anon("/login").await).await;
+    assert!(html.contains("name=\"password\""), "{html}");
+    assert!(html.contains("type=\"password\""));
+    // A viewer's page render carries no IAM data: the server function
+    // refuses in-process calls too.
+    let html = body_string(a.get_as("/users", &a.login("viewer")).await).await;
+    assert!(
+        !html.contains("u-operator"),
+        "IAM data rendered for a viewer"
+    );
+    let html = body_string(a.get_as("/users", &a.admin).await).await;
+    assert!(html.contains("operator"), "{html}");
+}
