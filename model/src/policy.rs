@@ -231,6 +231,20 @@ pub fn lookup(method: &str, path: &str) -> Option<&'static Policy> {
     find(PUBLIC, method, path).or_else(|| find(PAGES, method, path))
 }
 
+impl Policy {
+    /// The audit action for this entry: its own for privileged calls,
+    /// `METHOD /full/path/template` for a refused read.
+    pub fn action(&self) -> String {
+        match self.audit {
+            Some(a) => a.to_owned(),
+            None if self.path.starts_with("/api/") || !REST.contains(self) => {
+                format!("{} {}", self.method, self.path)
+            }
+            None => format!("{} {REST_PREFIX}{}", self.method, self.path),
+        }
+    }
+}
+
 /// Whether some method has a policy for `path` (405 rather than 404).
 pub fn path_known(path: &str) -> bool {
     ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -292,6 +306,18 @@ mod tests {
         assert_eq!(
             server_fn("/api/iam/revoke_session").unwrap().audit,
             Some("iam.session.revoke")
+        );
+        assert_eq!(
+            lookup("GET", "/admin/v1/iam/users").unwrap().action(),
+            "GET /admin/v1/iam/users"
+        );
+        assert_eq!(
+            server_fn("/api/iam/users").unwrap().action(),
+            "POST /api/iam/users"
+        );
+        assert_eq!(
+            server_fn("/api/iam/assign_role").unwrap().action(),
+            "iam.role.assign"
         );
     }
 

@@ -167,7 +167,7 @@ async fn a_principal_without_the_right_gets_403_and_an_audit_event() {
         let e = &events.last().unwrap().record;
         assert_eq!(e.outcome, model::audit::Outcome::Denied);
         assert_eq!(e.principal_sub, "u-nobody");
-        assert_eq!(e.action, p.audit.unwrap_or(p.path));
+        assert_eq!(e.action, p.action());
     }
 }
 

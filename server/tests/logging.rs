@@ -92,4 +92,41 @@ async fn one_json_line_per_request_and_no_secret_in_logs() {
         assert_eq!(span["trace_id"].as_str().unwrap().len(), 32);
     }
     assert_eq!(request_lines[3]["fields"]["path"], "/settings");
+
+    // Sign-in: neither the password (right or wrong) nor the issued token
+    // reaches a log line; a signed-in request logs who made it.
+    let mut issued = String::new();
+    for pw in [canary, "viewer-dev-password"] {
+        let res = a
+            .send(
+                Request::post("/api/auth/login")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Body::from(format!(
+                        "username=viewer&password={pw}&next=%2F"
+                    )))
+                    .unwrap(),
+            )
+            .await;
+        if let Some(c) = res.headers().get("set-cookie") {
+            issued = c.to_str().unwrap().split(';').next().unwrap().to_owned();
+        }
+        let _ = body_string(res).await;
+    }
+    let token = issued.trim_start_matches("control_session=").to_owned();
+    assert!(token.len() > 20, "login did not set the cookie");
+    let _ = body_string(a.get_as("/admin/v1/whoami", &token).await).await;
+    let out = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
+    assert!(!out.contains(canary), "password leaked into logs:\n{out}");
+    assert!(
+        !out.contains("viewer-dev-password"),
+        "password leaked into logs"
+    );
+    assert!(!out.contains(&token), "token leaked into logs");
+    assert!(!out.contains(&a.admin), "token leaked into logs");
+    let last = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .rfind(|v| v["target"] == "control::http")
+        .unwrap();
+    assert_eq!(last["fields"]["principal_id"], "u-viewer");
 }

@@ -48,8 +48,7 @@ pub(crate) async fn guard(path: &str) -> Result<Caller, AppError> {
     if let Some(right) = needed {
         if !identity.allows(right) {
             if let Ok(audit) = service::<Arc<AuditLog>>() {
-                let action = policy.audit.unwrap_or(path);
-                let rec = caller.record(action, path, None, Outcome::Denied);
+                let rec = caller.record(&policy.action(), path, None, Outcome::Denied);
                 if let Err(e) = audit.append(rec).await {
                     tracing::error!(error = %e, path, "could not audit a denied call");
                 }

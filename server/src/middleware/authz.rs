@@ -251,8 +251,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     let caller = caller_for(&req, identity.clone(), tenant);
     if let (Some(right), Some(id)) = (needed, &identity) {
         if !id.allows(right) {
-            let action = p.audit.unwrap_or(p.path);
-            let rec = caller.record(action, path.clone(), None, Outcome::Denied);
+            let rec = caller.record(&p.action(), path.clone(), None, Outcome::Denied);
             if let Err(e) = state.audit.append(rec).await {
                 tracing::error!(error = %e, path = %path, "could not audit a denied request");
             }
