@@ -47,7 +47,14 @@ async fn main() {
         .unwrap(),
     )
     .unwrap();
+    let iam = sim::Iam::new(sim::IamConfig::default());
+    let (gw, _gw_task) = iam.serve(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let token = iam
+        .login("admin", "admin-dev-password")
+        .unwrap()
+        .access_token;
     let mut config = Config::default();
+    config.auth.gateway_url = Some(format!("http://{gw}"));
     config.store.data_dir = dir.path().join("data");
     std::fs::create_dir_all(&config.store.data_dir).unwrap();
     config.fleet.source = FleetSource::File;
@@ -84,7 +91,12 @@ async fn main() {
             let t = Instant::now();
             let res = router
                 .clone()
-                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .oneshot(
+                    Request::get(uri)
+                        .header("authorization", format!("Bearer {token}"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
                 .await
                 .unwrap();
             assert!(res.status().is_success(), "{uri}: {}", res.status());

@@ -279,7 +279,7 @@ pub fn router(state: AppState) -> Router {
         provide_context(ctx_state.fleet.clone());
         provide_context(ctx_state.iam.clone());
         provide_context(ctx_state.audit.clone());
-        provide_context(ctx_state.session.clone());
+        provide_context(ctx_state.session);
     };
     let leptos_options = state.leptos.clone();
     let fallback_ctx = context.clone();
