@@ -22,12 +22,6 @@ pub fn Layout(#[prop(optional)] children: Option<Children>) -> impl IntoView {
     let session = Session(Resource::new(|| (), |_| crate::api::auth::whoami()));
     provide_context(session);
     crate::live::provide_live();
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        if let Some(t) = crate::dom::storage_get(THEME_KEY) {
-            crate::dom::set_theme(&t);
-        }
-    });
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="topbar">

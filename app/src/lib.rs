@@ -68,6 +68,10 @@ pub fn App() -> impl IntoView {
     // Marks the page as interactive; end-to-end tests wait for it.
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
+        // The pinned theme (Settings) applies on every page, login included.
+        if let Some(t) = dom::storage_get(layout::THEME_KEY) {
+            dom::set_theme(&t);
+        }
         if let Some(body) = leptos::prelude::document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
         }

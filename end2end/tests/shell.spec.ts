@@ -1,4 +1,4 @@
-import { test, expect, hydrated } from "./fixtures";
+import { test, expect, hydrated, signIn } from "./fixtures";
 
 const pages: [string, string][] = [
   ["/", "Overview"],
@@ -153,8 +153,9 @@ test("the readiness table sorts by a column", async ({ page, problems }) => {
   void problems;
 });
 
-test("the theme follows the OS and can be pinned, and the choice persists", async ({ browser }) => {
-  const ctx = await browser.newContext({ colorScheme: "dark" });
+test("the theme follows the OS and can be pinned, and the choice persists", async ({ browser, baseURL }) => {
+  const ctx = await browser.newContext({ colorScheme: "dark", baseURL });
+  await signIn(ctx, baseURL!, "admin");
   const page = await ctx.newPage();
   const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   await page.goto("/settings");
@@ -167,5 +168,10 @@ test("the theme follows the OS and can be pinned, and the choice persists", asyn
   await hydrated(page);
   await expect(page.locator("html")).toHaveAttribute("data-theme", "light");
   expect(await bg()).toBe("rgb(247, 248, 250)");
+  // The pinned theme holds on the login page too (outside the app frame).
+  await ctx.clearCookies();
+  await page.goto("/login");
+  await hydrated(page);
+  await expect(page.locator("html")).toHaveAttribute("data-theme", "light");
   await ctx.close();
 });

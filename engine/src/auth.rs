@@ -123,7 +123,7 @@ impl KeySet {
 struct Claims {
     sub: Option<String>,
     session_id: Option<String>,
-    exp: u64,
+    exp: Option<u64>,
 }
 
 /// A token that passed every check, and when it stops being valid.
@@ -220,7 +220,10 @@ impl TokenValidator {
             .ok_or_else(|| TokenError::MissingClaim("session_id".into()))?;
         Ok(Verified {
             principal: Principal { sub, session_id },
-            expires_at: data.claims.exp,
+            expires_at: data
+                .claims
+                .exp
+                .ok_or_else(|| TokenError::MissingClaim("exp".into()))?,
         })
     }
 }

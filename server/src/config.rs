@@ -823,6 +823,67 @@ mod tests {
     }
 
     #[test]
+    fn auth_settings_are_checked_and_name_the_key() {
+        for (pairs, key) in [
+            (vec![("CONTROL_AUTH_ALGORITHMS", "none")], "auth.algorithms"),
+            (vec![("CONTROL_AUTH_ALGORITHMS", "")], "auth.algorithms"),
+            (
+                vec![("CONTROL_AUTH_ALGORITHMS", "HS256")],
+                "auth.hs256_secret",
+            ),
+            (
+                vec![
+                    ("CONTROL_AUTH_ALGORITHMS", "HS256"),
+                    ("CONTROL_AUTH_HS256_SECRET", "short"),
+                ],
+                "auth.hs256_secret",
+            ),
+            (
+                vec![("CONTROL_AUTH_GATEWAY_URL", "gateway:8080")],
+                "auth.gateway_url",
+            ),
+            (
+                vec![("CONTROL_AUTH_PUBLIC_ORIGINS", "https://a.example/path")],
+                "auth.public_origins",
+            ),
+            (
+                vec![("CONTROL_AUTH_PRINCIPAL_CACHE_MS", "0")],
+                "auth.principal_cache_ms",
+            ),
+            (
+                vec![("CONTROL_AUDIT_HMAC_KEY", "too-short")],
+                "audit.hmac_key",
+            ),
+        ] {
+            let e = Config::load_from(None, env(&pairs)).unwrap_err();
+            assert!(e.to_string().contains(key), "{pairs:?}: {e}");
+        }
+        let c = Config::load_from(
+            None,
+            env(&[
+                ("CONTROL_AUTH_ALGORITHMS", "EdDSA, RS256,HS256"),
+                ("CONTROL_AUTH_HS256_SECRET", &"s".repeat(32)),
+                ("CONTROL_AUTH_GATEWAY_URL", "http://gateway:8080/"),
+                (
+                    "CONTROL_AUTH_PUBLIC_ORIGINS",
+                    "https://control.example, https://b.example:8443",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.auth.algorithm_list().unwrap().len(), 3);
+        assert_eq!(
+            c.auth.effective_jwks_url().as_deref(),
+            Some("http://gateway:8080/.well-known/jwks.json")
+        );
+        assert_eq!(c.auth.origin_list().len(), 2);
+        assert!(
+            !format!("{c:?}").contains(&"s".repeat(32)),
+            "secret in Debug"
+        );
+    }
+
+    #[test]
     fn nats_urls_parse() {
         assert_eq!(
             nats_host_port("nats://127.0.0.1:4222").unwrap(),

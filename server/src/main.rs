@@ -128,6 +128,7 @@ fn main() -> ExitCode {
             }
             // Plain-http localhost: a `Secure` cookie would be dropped.
             config.auth.cookie_secure = false;
+            let own_gateway = config.auth.gateway_url.is_none();
             // The simulated fleet (or Gateway alone) lives as long as the server.
             let mut _gateway = None;
             let _fleet = if no_sim {
@@ -173,7 +174,9 @@ fn main() -> ExitCode {
                     }
                 }
             };
-            print_dev_users(config.auth.gateway_url.as_deref().unwrap_or("-"));
+            if own_gateway {
+                print_dev_users(config.auth.gateway_url.as_deref().unwrap_or("-"));
+            }
             run(&rt, config, RunMode::Dev)
         }
     }
