@@ -259,7 +259,7 @@ async fn nats_kv_change_by_an_independent_client_is_served() {
         assert!(Instant::now() < deadline, "KV change never served: {v}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let v = body_json(a.get("/admin/v1/tenants/t-kv-1").await).await;
+    let v = body_json(a.get_tenant("t-kv-1", Some("t-kv-1")).await).await;
     // The routing bucket is shared with other suites on this server: either
     // it routes a1, or resolution says the shard is unknown.
     let r = &v["resolutions"][0][1];
