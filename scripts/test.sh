@@ -49,8 +49,8 @@ cargo clippy -p frontend -p app --features app/hydrate --target wasm32-unknown-u
 step "cargo test"
 cargo test
 
-step "cargo leptos build --release (server + size-optimised wasm)"
-cargo leptos build --release
+step "cargo leptos build --release --split (server + size-optimised wasm, one chunk per page)"
+cargo leptos build --release --split
 
 bin="$CARGO_TARGET_DIR/release/control"
 step "control --help / --version"

@@ -367,6 +367,7 @@ pub fn TenantDetailPage() -> impl IntoView {
         move || (tenant(), live.key().map(|k| (k.1, k.2))),
         |(t, _)| crate::flow::background(get_tenant(t)),
     );
+    crate::mark_hydrated();
     view! {
         <Title text=move || format!("Tenant {}", tenant()) />
         <Breadcrumbs items=vec![("Control".to_owned(), Some("/".to_owned())), ("Tenants".to_owned(), Some("/tenants".to_owned())), (tenant(), None)] />

@@ -12,6 +12,7 @@ mod fleet_pages;
 pub mod flow;
 mod iam_pages;
 mod layout;
+mod lazy;
 pub mod live;
 pub mod login;
 pub mod nav;
@@ -20,7 +21,7 @@ mod pages;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, Lazy};
 
 /// Internal response header carrying the CSP nonce of this render to the
 /// server's security-header middleware, which removes it.
@@ -61,19 +62,27 @@ fn export_nonce() {
     }
 }
 
+/// Marks the page as interactive once its own view is hydrated (with lazy
+/// routes that is after the app shell); end-to-end tests wait for it.
+/// Every page calls it: `PageFrame`, and the pages without one.
+pub(crate) fn mark_hydrated() {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(body) = leptos::prelude::document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     components::provide_toasts();
-    // Marks the page as interactive; end-to-end tests wait for it.
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         // The pinned theme (Settings) applies on every page, login included.
         if let Some(t) = dom::storage_get(layout::THEME_KEY) {
             dom::set_theme(&t);
-        }
-        if let Some(body) = leptos::prelude::document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
         }
     });
     view! {
@@ -83,22 +92,22 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <layout::Layout><pages::NotFound /></layout::Layout> }>
                 <Route path=path!("/login") view=login::LoginPage />
                 <ParentRoute path=path!("") view=|| view! { <layout::Layout /> }>
-                    <Route path=path!("/") view=fleet_pages::Overview />
-                    <Route path=path!("/fleet") view=fleet_pages::FleetPage />
-                    <Route path=path!("/tenants") view=fleet_pages::TenantsPage />
-                    <Route path=path!("/tenants/:tenant") view=fleet_pages::TenantDetailPage />
-                    <Route path=path!("/placement") view=fleet_pages::PlacementPage />
+                    <Route path=path!("/") view={Lazy::<lazy::OverviewRoute>::new()} />
+                    <Route path=path!("/fleet") view={Lazy::<lazy::FleetRoute>::new()} />
+                    <Route path=path!("/tenants") view={Lazy::<lazy::TenantsRoute>::new()} />
+                    <Route path=path!("/tenants/:tenant") view={Lazy::<lazy::TenantDetailRoute>::new()} />
+                    <Route path=path!("/placement") view={Lazy::<lazy::PlacementRoute>::new()} />
                     <Route path=path!("/jobs") view=|| pages::placeholder("/jobs") />
                     <Route path=path!("/config") view=|| pages::placeholder("/config") />
                     <Route path=path!("/definitions") view=|| pages::placeholder("/definitions") />
                     <Route path=path!("/deployments") view=|| pages::placeholder("/deployments") />
                     <Route path=path!("/drift") view=|| pages::placeholder("/drift") />
                     <Route path=path!("/observability") view=|| pages::placeholder("/observability") />
-                    <Route path=path!("/audit") view=audit_page::AuditPage />
-                    <Route path=path!("/users") view=iam_pages::UsersPage />
-                    <Route path=path!("/sessions") view=iam_pages::SessionsPage />
-                    <Route path=path!("/roles") view=iam_pages::RolesPage />
-                    <Route path=path!("/settings") view=pages::Settings />
+                    <Route path=path!("/audit") view={Lazy::<lazy::AuditRoute>::new()} />
+                    <Route path=path!("/users") view={Lazy::<lazy::UsersRoute>::new()} />
+                    <Route path=path!("/sessions") view={Lazy::<lazy::SessionsRoute>::new()} />
+                    <Route path=path!("/roles") view={Lazy::<lazy::RolesRoute>::new()} />
+                    <Route path=path!("/settings") view={Lazy::<lazy::SettingsRoute>::new()} />
                     <Route path=path!("/search") view=pages::Search />
                 </ParentRoute>
             </Routes>
@@ -109,5 +118,6 @@ pub fn App() -> impl IntoView {
 /// The wasm entry point calls this (frontend/src/lib.rs).
 #[cfg(feature = "hydrate")]
 pub fn hydrate() {
-    leptos::mount::hydrate_body(App);
+    // Lazy routes (see `lazy`) need the async hydration entry point.
+    leptos::mount::hydrate_lazy(App);
 }

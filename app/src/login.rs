@@ -13,6 +13,7 @@ pub fn LoginPage() -> impl IntoView {
     let next =
         move || crate::api::auth::safe_next(&query.with(|q| q.get("next").unwrap_or_default()));
     let action = ServerAction::<Login>::new();
+    crate::mark_hydrated();
     let error = move || {
         action.value().get().and_then(|r| r.err()).map(|e| {
             view! {

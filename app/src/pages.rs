@@ -21,6 +21,7 @@ pub fn PageFrame(info: &'static PageInfo, children: Children) -> impl IntoView {
         crumbs.push((info.section.label().to_owned(), None));
     }
     crumbs.push((info.title.to_owned(), None));
+    crate::mark_hydrated();
     view! {
         <Title text=info.title />
         <Breadcrumbs items=crumbs />
@@ -217,6 +218,7 @@ pub fn Settings() -> impl IntoView {
 pub fn Search() -> impl IntoView {
     let query = use_query_map();
     let q = move || query.read().get("q").unwrap_or_default();
+    crate::mark_hydrated();
     view! {
         <Title text="Search" />
         <Breadcrumbs items=vec![("Control".to_owned(), Some("/".to_owned())), ("Search".to_owned(), None)] />
@@ -246,6 +248,7 @@ pub fn NotFound() -> impl IntoView {
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
         res.set_status(http::StatusCode::NOT_FOUND);
     }
+    crate::mark_hydrated();
     view! {
         <Title text="Page not found" />
         <h1>"Page not found"</h1>
