@@ -20,6 +20,34 @@ struct Series {
 #[derive(Default)]
 pub struct HttpMetrics {
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    refusals: Mutex<BTreeMap<Refusal, u64>>,
+}
+
+/// Why the authorisation middleware refused a request (a bounded label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Refusal {
+    /// A protected route called without any credentials.
+    NoCredentials,
+    /// Credentials presented and refused (bad, expired, revoked token).
+    BadCredentials,
+    /// The Gateway could not be asked.
+    IdentityUnavailable,
+    Forbidden,
+    CrossSite,
+    TenantScope,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::NoCredentials => "no_credentials",
+            Refusal::BadCredentials => "bad_credentials",
+            Refusal::IdentityUnavailable => "identity_unavailable",
+            Refusal::Forbidden => "forbidden",
+            Refusal::CrossSite => "cross_site",
+            Refusal::TenantScope => "tenant_scope",
+        }
+    }
 }
 
 fn escape(v: &str) -> String {
@@ -42,6 +70,15 @@ impl HttpMetrics {
                 s.buckets[i] += 1;
             }
         }
+    }
+
+    pub fn refused(&self, why: Refusal) {
+        *self
+            .refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(why)
+            .or_default() += 1;
     }
 
     pub fn render(&self, build: &model::BuildInfo) -> String {
@@ -106,6 +143,21 @@ impl HttpMetrics {
                 s.count
             );
         }
+        drop(map);
+        let _ = writeln!(out, "# HELP control_auth_refusals_total Requests the authorisation middleware refused, by reason.");
+        let _ = writeln!(out, "# TYPE control_auth_refusals_total counter");
+        for (why, n) in self
+            .refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "control_auth_refusals_total{{reason=\"{}\"}} {n}",
+                why.label()
+            );
+        }
         out
     }
 }
@@ -134,5 +186,11 @@ mod tests {
         assert!(text.contains(r#"le="0.005"} 1"#));
         assert!(text.contains(r#"le="0.5"} 2"#));
         assert!(text.contains(r#"le="+Inf"} 2"#));
+        m.refused(Refusal::Forbidden);
+        m.refused(Refusal::Forbidden);
+        m.refused(Refusal::CrossSite);
+        let text = m.render(&b);
+        assert!(text.contains(r#"control_auth_refusals_total{reason="forbidden"} 2"#));
+        assert!(text.contains(r#"control_auth_refusals_total{reason="cross_site"} 1"#));
     }
 }

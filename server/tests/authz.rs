@@ -138,6 +138,11 @@ async fn nothing_protected_answers_without_credentials() {
         let res = a.send(request("GET", uri, None)).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{uri}");
     }
+    let metrics = body_string(a.get_anon("/metrics").await).await;
+    assert!(
+        metrics.contains(r#"control_auth_refusals_total{reason="no_credentials"}"#),
+        "{metrics}"
+    );
     // Public exceptions stay public.
     for uri in ["/health", "/ready", "/metrics", "/login"] {
         let res = a.get_anon(uri).await;

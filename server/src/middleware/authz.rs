@@ -11,6 +11,7 @@
 //!   Sec-Fetch-Site), and with the session cookie also carry `x-control-csrf`.
 
 use crate::error::ApiError;
+use crate::metrics::Refusal;
 use crate::middleware::ids::RequestIds;
 use crate::state::AppState;
 use axum::extract::{Request, State};
@@ -181,6 +182,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     let headers = req.headers();
     if is_unsafe(&method) && !same_site(headers, &state.auth_origins) {
         tracing::info!(path = %path, "cross-site state-changing request refused");
+        state.metrics.refused(Refusal::CrossSite);
         return ApiError::new(ErrorCode::CrossSite, "cross-site request refused").into_response();
     }
     let cookie_name = state.session.cookie_name();
@@ -193,6 +195,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         && found.is_some_and(|p| p.access != Access::Public)
     {
         tracing::info!(path = %path, "cookie request without the CSRF header refused");
+        state.metrics.refused(Refusal::CrossSite);
         return ApiError::new(ErrorCode::CrossSite, "cross-site request refused").into_response();
     }
     let fwd = {
@@ -207,10 +210,12 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             Ok(i) => Some(i),
             Err(AuthError::Unauthenticated(why)) => {
                 tracing::info!(path = %path, reason = %why, "credentials refused");
+                state.metrics.refused(Refusal::BadCredentials);
                 None
             }
             Err(e @ AuthError::Unavailable(_)) => {
                 tracing::warn!(path = %path, error = %e, "cannot check credentials");
+                state.metrics.refused(Refusal::IdentityUnavailable);
                 let v = e.client_view();
                 return ApiError::new(v.code, v.message).into_response();
             }
@@ -235,6 +240,9 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     let needed = match p.access {
         Access::Public => None,
         Access::Authenticated | Access::Need(_) if identity.is_none() => {
+            if presented.is_none() {
+                state.metrics.refused(Refusal::NoCredentials);
+            }
             return if is_page(&path) && method == Method::GET {
                 login_redirect(&path_and_query(&req))
             } else {
@@ -246,7 +254,10 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     };
     let tenant = match tenant_scope(p, &path, req.headers()) {
         Ok(t) => t,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            state.metrics.refused(Refusal::TenantScope);
+            return e.into_response();
+        }
     };
     let caller = caller_for(&req, identity.clone(), tenant);
     if let (Some(right), Some(id)) = (needed, &identity) {
@@ -256,6 +267,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                 tracing::error!(error = %e, path = %path, "could not audit a denied request");
             }
             tracing::info!(path = %path, right = %right, sub = %id.principal.sub, "right missing");
+            state.metrics.refused(Refusal::Forbidden);
             let mut res = forbidden();
             res.extensions_mut().insert(Who {
                 principal: id.principal.sub.clone(),
