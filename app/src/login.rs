@@ -30,7 +30,7 @@ pub fn LoginPage() -> impl IntoView {
                 <h1 id="login-title">"Cloudlysis Control"</h1>
                 <p class="muted">"Sign in with your platform account."</p>
                 <ActionForm action=action>
-                    <input type="hidden" name="next" prop:value=next />
+                    <input type="hidden" name="next" value=next />
                     <div class="field">
                         <label for="login-username">"Username"</label>
                         <input

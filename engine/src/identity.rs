@@ -152,7 +152,9 @@ pub struct AuthSettings {
 }
 
 struct CacheEntry {
-    identity: Arc<Identity>,
+    /// `None`: the Gateway refused this token; asking again before `until`
+    /// would let a holder of a revoked token make us call it per request.
+    identity: Option<Arc<Identity>>,
     until: Instant,
 }
 
@@ -256,7 +258,9 @@ impl Authenticator {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(e) = cache.get(&key) {
                 if e.until > Instant::now() {
-                    return Ok(e.identity.clone());
+                    return e.identity.clone().ok_or_else(|| {
+                        AuthError::Unauthenticated("refused by the gateway (cached)".into())
+                    });
                 }
             }
         }
@@ -282,10 +286,11 @@ impl Authenticator {
             200 => serde_json::from_slice(&reply.body)
                 .map_err(|e| AuthError::Unavailable(format!("/iam/me answer: {e}")))?,
             401 | 403 | 404 => {
+                self.remember(key, None, verified.expires_at);
                 return Err(AuthError::Unauthenticated(format!(
                     "gateway: {}",
                     reply.error_text()
-                )))
+                )));
             }
             s => return Err(AuthError::Unavailable(format!("/iam/me answered {s}"))),
         };
@@ -304,7 +309,14 @@ impl Authenticator {
             grants: Grants(rights.rights),
             token: AccessToken::new(token),
         });
-        let secs_left = verified.expires_at.saturating_sub(now_ms() / 1000).max(1);
+        self.remember(key, Some(identity.clone()), verified.expires_at);
+        Ok(identity)
+    }
+
+    /// Caches the Gateway's answer for this token for the TTL, never past
+    /// the token's `exp`.
+    fn remember(&self, key: [u8; 32], identity: Option<Arc<Identity>>, expires_at: u64) {
+        let secs_left = expires_at.saturating_sub(now_ms() / 1000).max(1);
         let until = Instant::now() + self.settings.cache_ttl.min(Duration::from_secs(secs_left));
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= self.settings.cache_max {
@@ -314,14 +326,7 @@ impl Authenticator {
                 cache.clear();
             }
         }
-        cache.insert(
-            key,
-            CacheEntry {
-                identity: identity.clone(),
-                until,
-            },
-        );
-        Ok(identity)
+        cache.insert(key, CacheEntry { identity, until });
     }
 
     /// Whether this unknown `kid` may trigger a refetch (and, if so, takes
@@ -347,6 +352,10 @@ impl Authenticator {
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, e| e.identity.principal.session_id != session_id);
+            .retain(|_, e| {
+                e.identity
+                    .as_ref()
+                    .is_none_or(|i| i.principal.session_id != session_id)
+            });
     }
 }

@@ -161,6 +161,12 @@ async fn a_forgotten_session_is_asked_about_at_once() {
         Err(AuthError::Unauthenticated(_))
     ));
     assert_eq!(s.me_calls.load(Ordering::SeqCst), 2);
+    // A refused token is remembered too: its holder cannot make us ask
+    // the Gateway once per request.
+    for _ in 0..10 {
+        assert!(a.authenticate(&t, &Forward::default()).await.is_err());
+    }
+    assert_eq!(s.me_calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -567,8 +567,10 @@ async fn pages_send_anonymous_browsers_to_login_and_render_for_a_signed_in_one()
         res.headers()["location"],
         "/login?next=/tenants%3Fq%3Da%2520b"
     );
-    let html = body_string(a.get_anon("/login").await).await;
+    let html = body_string(a.get_anon("/login?next=%2Ftenants").await).await;
     assert!(html.contains("name=\"password\""), "{html}");
+    // Without JavaScript the form still carries where to go back to.
+    assert!(html.contains("name=\"next\" value=\"/tenants\""), "{html}");
     assert!(html.contains("type=\"password\""));
     // A viewer's page render carries no IAM data: the server function
     // refuses in-process calls too.
