@@ -582,3 +582,33 @@ async fn pages_send_anonymous_browsers_to_login_and_render_for_a_signed_in_one()
     let html = body_string(a.get_as("/users", &a.admin).await).await;
     assert!(html.contains("operator"), "{html}");
 }
+
+/// A Gateway configured with a shared secret: HS256 only, no JWKS.
+#[tokio::test]
+async fn hs256_tokens_from_a_shared_secret_gateway_are_accepted() {
+    let secret = "a-shared-hs256-secret-for-this-test-only";
+    let mut iam = common::iam_config();
+    iam.hs256_secret = Some(sim::SharedSecret(secret.as_bytes().to_vec()));
+    let a = common::app_with_iam(iam, |c| {
+        c.auth.algorithms = "HS256".into();
+        c.auth.hs256_secret = Some(server::config::Secret::new(secret));
+    })
+    .await;
+    let who = a.get("/admin/v1/whoami").await;
+    assert_eq!(who.status(), StatusCode::OK);
+    assert_eq!(body_json(who).await["username"], "admin");
+    assert_eq!(
+        status_of(&a, "/admin/v1/fleet/health", &a.login("viewer")).await,
+        StatusCode::OK
+    );
+    // An EdDSA token (another Gateway's) is refused: not in the allow-list.
+    let other = sim::Iam::new(sim::IamConfig::default());
+    let eddsa = other
+        .login("admin", "admin-dev-password")
+        .unwrap()
+        .access_token;
+    assert_eq!(
+        status_of(&a, "/admin/v1/whoami", &eddsa).await,
+        StatusCode::UNAUTHORIZED
+    );
+}

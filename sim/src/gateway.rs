@@ -119,6 +119,19 @@ pub struct IamConfig {
     pub token_ttl_secs: u64,
     pub users: Vec<DevUser>,
     pub roles: Vec<IamRole>,
+    /// Sign with HS256 and this shared secret instead of the EdDSA keys of
+    /// the JWKS (a Gateway configured for a shared secret).
+    pub hs256_secret: Option<SharedSecret>,
+}
+
+/// An HS256 secret; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SharedSecret(pub Vec<u8>);
+
+impl std::fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedSecret([redacted])")
+    }
 }
 
 impl Default for IamConfig {
@@ -129,6 +142,7 @@ impl Default for IamConfig {
             token_ttl_secs: 3600,
             users: dev_users(),
             roles: dev_roles(),
+            hs256_secret: None,
         }
     }
 }
@@ -215,6 +229,7 @@ struct Inner {
     issuer: String,
     audience: String,
     ttl_secs: u64,
+    hs256: Option<SharedSecret>,
     state: Mutex<IamState>,
 }
 
@@ -289,6 +304,7 @@ impl Iam {
                 issuer: cfg.issuer,
                 audience: cfg.audience,
                 ttl_secs: cfg.token_ttl_secs,
+                hs256: cfg.hs256_secret,
                 state: Mutex::new(IamState {
                     keys: vec![Key::generate(1)],
                     keys_minted: 1,
@@ -414,9 +430,19 @@ impl Iam {
             .keys
             .last()
             .ok_or_else(|| Fail::new(StatusCode::INTERNAL_SERVER_ERROR, "no signing key"))?;
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(key.kid.clone());
-        let token = encode(&header, &claims, &key.encoding).map_err(|e| {
+        let signed = match &self.inner.hs256 {
+            Some(secret) => encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(&secret.0),
+            ),
+            None => {
+                let mut header = Header::new(Algorithm::EdDSA);
+                header.kid = Some(key.kid.clone());
+                encode(&header, &claims, &key.encoding)
+            }
+        };
+        let token = signed.map_err(|e| {
             Fail::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("cannot sign: {e}"),
@@ -469,25 +495,32 @@ impl Iam {
             return Err(Fail::unauthorized(INVALID_TOKEN));
         }
         let head = decode_header(token).map_err(|_| Fail::unauthorized(INVALID_TOKEN))?;
-        if head.alg != Algorithm::EdDSA {
-            return Err(Fail::unauthorized(INVALID_TOKEN));
-        }
-        let kid = head.kid.ok_or_else(|| Fail::unauthorized(INVALID_TOKEN))?;
         let now = now_ms();
         let mut st = self.state();
-        let key = st
-            .keys
-            .iter()
-            .find(|k| k.kid == kid)
-            .ok_or_else(|| Fail::unauthorized(INVALID_TOKEN))?;
-        let mut v = Validation::new(Algorithm::EdDSA);
+        // The configured algorithm only: a shared secret, or a key by kid.
+        let (alg, key) = match &self.inner.hs256 {
+            Some(secret) if head.alg == Algorithm::HS256 => {
+                (Algorithm::HS256, DecodingKey::from_secret(&secret.0))
+            }
+            None if head.alg == Algorithm::EdDSA => {
+                let kid = head.kid.ok_or_else(|| Fail::unauthorized(INVALID_TOKEN))?;
+                let key = st
+                    .keys
+                    .iter()
+                    .find(|k| k.kid == kid)
+                    .ok_or_else(|| Fail::unauthorized(INVALID_TOKEN))?;
+                (Algorithm::EdDSA, key.decoding.clone())
+            }
+            _ => return Err(Fail::unauthorized(INVALID_TOKEN)),
+        };
+        let mut v = Validation::new(alg);
         // Issuer and verifier share one clock.
         v.leeway = 0;
         v.validate_nbf = true;
         v.set_issuer(&[&self.inner.issuer]);
         v.set_audience(&[&self.inner.audience]);
         v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        let claims = decode::<Claims>(token, &key.decoding, &v)
+        let claims = decode::<Claims>(token, &key, &v)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => Fail::unauthorized("session expired"),
                 _ => Fail::unauthorized(INVALID_TOKEN),

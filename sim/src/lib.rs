@@ -8,6 +8,6 @@ pub mod gateway;
 pub mod instance;
 pub mod topology;
 
-pub use gateway::{dev_roles, dev_users, DevUser, Iam, IamConfig};
+pub use gateway::{dev_roles, dev_users, DevUser, Iam, IamConfig, SharedSecret};
 pub use instance::{Faults, Instance, InstanceInfo};
 pub use topology::{Fleet, Topology};
