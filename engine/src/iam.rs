@@ -12,6 +12,7 @@ use model::iam::{
     check_iam_id, check_reason, IamRole, IamSession, IamUser, LoginRequest, LoginResponse,
 };
 use serde::de::DeserializeOwned;
+use sha2::Digest;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +26,13 @@ pub enum IamError {
     BadRequest(String),
     #[error("audit log unavailable: {0}")]
     AuditUnavailable(String),
+}
+
+/// What a mutation changes, for its before/after digests.
+#[derive(Clone, Copy)]
+enum Subject<'a> {
+    UserRoles(&'a str),
+    Session(&'a str),
 }
 
 pub struct IamService {
@@ -123,24 +131,54 @@ impl IamService {
         }
     }
 
+    /// A digest of what a mutation changes (the user's role set, or the
+    /// session's state), for the audit event's before/after. `None` when it
+    /// cannot be read; the action does not depend on it.
+    async fn digest(&self, c: &Caller, subject: Subject<'_>) -> Option<String> {
+        let state = match subject {
+            Subject::UserRoles(user) => {
+                let users: Vec<IamUser> = self.get(c, "/iam/users").await.ok()?;
+                let mut roles = users.into_iter().find(|u| u.id == user)?.roles;
+                roles.sort();
+                serde_json::json!({ "user": user, "roles": roles })
+            }
+            Subject::Session(id) => {
+                let sessions: Vec<IamSession> = self.get(c, "/iam/sessions").await.ok()?;
+                let s = sessions.into_iter().find(|s| s.id == id)?;
+                serde_json::json!({ "session": id, "revoked": s.revoked })
+            }
+        };
+        let hash = sha2::Sha256::digest(state.to_string().as_bytes());
+        Some(format!(
+            "sha256:{}",
+            hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ))
+    }
+
     async fn mutate(
         &self,
         c: &Caller,
         action: &str,
-        target: String,
+        (target, subject): (String, Subject<'_>),
         reason: &str,
         method: Method,
         path: &str,
     ) -> Result<(), IamError> {
         let reason = check_reason(reason).map_err(IamError::BadRequest)?;
         self.audit_ready().await?;
+        let before = self.digest(c, subject).await;
         let r = self
             .auth
             .gateway()
             .call(method, path, &c.forward(), None)
             .await;
-        self.append(c.record(action, target, Some(reason), outcome_of(&r)))
-            .await;
+        let mut record = c.record(action, target, Some(reason), outcome_of(&r));
+        record.after_digest = match outcome_of(&r) {
+            Outcome::Succeeded => self.digest(c, subject).await,
+            _ => before.clone(),
+        };
+        record.before_digest = before;
+        self.append(record).await;
         result_of(r)
     }
 
@@ -154,7 +192,7 @@ impl IamService {
         self.mutate(
             c,
             "iam.session.revoke",
-            format!("session/{session}"),
+            (format!("session/{session}"), Subject::Session(session)),
             reason,
             Method::DELETE,
             &format!("/iam/sessions/{session}"),
@@ -202,7 +240,7 @@ impl IamService {
         self.mutate(
             c,
             action,
-            format!("user/{user}/role/{role}"),
+            (format!("user/{user}/role/{role}"), Subject::UserRoles(user)),
             reason,
             method,
             &format!("/iam/users/{user}/roles/{role}"),

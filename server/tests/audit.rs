@@ -93,6 +93,12 @@ async fn every_privileged_route_appends_exactly_one_event() {
         assert_eq!(e.outcome, model::audit::Outcome::Succeeded, "{}", p.path);
         assert!(!e.request_id.is_empty() && !e.correlation_id.is_empty());
         assert_eq!(e.trace_id.len(), 32);
+        if e.action.starts_with("iam.") {
+            assert!(
+                e.before_digest.is_some() && e.after_digest.is_some(),
+                "{e:?}"
+            );
+        }
     }
     let v = body_json(a.get("/admin/v1/audit/verify").await).await;
     assert_eq!(v["result"], "intact", "{v}");

@@ -297,6 +297,13 @@ async fn a_session_revoked_here_is_refused_at_once_and_audited_with_its_reason()
     assert_eq!(e.record.target, format!("session/{}", victim.session_id));
     assert_eq!(e.record.outcome, model::audit::Outcome::Succeeded);
     assert_eq!(e.record.principal_sub, "u-admin");
+    // Before/after digests of the session's state: they differ.
+    let (before, after) = (
+        e.record.before_digest.unwrap(),
+        e.record.after_digest.unwrap(),
+    );
+    assert!(before.starts_with("sha256:") && after.starts_with("sha256:"));
+    assert_ne!(before, after);
     // The Gateway's own status and text are passed through.
     let res = a.send_admin(revoke("again, unknown now?")).await;
     assert_eq!(
