@@ -9,6 +9,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use std::path::Path;
 use std::time::Duration;
 
 /// Largest Gateway answer read (IAM lists, JWKS); more is an error.
@@ -70,6 +71,41 @@ impl std::fmt::Debug for Forward {
     }
 }
 
+/// System roots plus the CAs of `ca_file`; at least one root is needed.
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, GatewayError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A system certificate rustls cannot use is skipped, not fatal.
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let bad = |e: String| GatewayError::BadUrl(format!("CA file {}: {e}", path.display()));
+        let mut added = 0;
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
+            roots
+                .add(cert.map_err(|e| bad(e.to_string()))?)
+                .map_err(|e| bad(e.to_string()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(bad("no certificate in it".into()));
+        }
+    }
+    if roots.is_empty() {
+        return Err(GatewayError::BadUrl(
+            "no TLS roots: no system certificates and no CA file".into(),
+        ));
+    }
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+    .map_err(|e| GatewayError::BadUrl(format!("TLS setup: {e}")))
+}
+
 #[derive(Clone)]
 pub struct GatewayClient {
     base: String,
@@ -78,8 +114,19 @@ pub struct GatewayClient {
 }
 
 impl GatewayClient {
-    /// `base` is `http(s)://host[:port]` (a trailing `/` is dropped).
+    /// `base` is `http(s)://host[:port]` (a trailing `/` is dropped);
+    /// https is verified against the system roots.
     pub fn new(base: &str, timeout: Duration) -> Result<Self, GatewayError> {
+        Self::with_ca(base, timeout, None)
+    }
+
+    /// Like `new`, also trusting the CA certificates in `ca_file` (PEM): a
+    /// Gateway behind an internal CA.
+    pub fn with_ca(
+        base: &str,
+        timeout: Duration,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, GatewayError> {
         let base = base.trim_end_matches('/').to_owned();
         let uri: Uri = base
             .parse()
@@ -90,8 +137,7 @@ impl GatewayClient {
             )));
         }
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| GatewayError::BadUrl(format!("no TLS roots: {e}")))?
+            .with_tls_config(tls_config(ca_file)?)
             .https_or_http()
             .enable_http1()
             .build();

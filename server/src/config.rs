@@ -73,6 +73,9 @@ pub struct AuthConfig {
     /// Defaults to `<gateway_url>/.well-known/jwks.json` when an
     /// asymmetric algorithm is allowed.
     pub jwks_url: Option<String>,
+    /// PEM CA certificates to trust for an https Gateway/JWKS besides the
+    /// system roots (an internal CA).
+    pub gateway_ca_file: Option<PathBuf>,
     pub issuer: String,
     pub audience: String,
     /// Comma-separated allow-list: HS256, RS256, ES256, EdDSA.
@@ -99,6 +102,7 @@ impl Default for AuthConfig {
         Self {
             gateway_url: None,
             jwks_url: None,
+            gateway_ca_file: None,
             issuer: "cloudlysis-gateway".into(),
             audience: "cloudlysis-control".into(),
             algorithms: "EdDSA".into(),
@@ -342,6 +346,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("log", "format", Kind::Str),
     ("auth", "gateway_url", Kind::Str),
     ("auth", "jwks_url", Kind::Str),
+    ("auth", "gateway_ca_file", Kind::Str),
     ("auth", "issuer", Kind::Str),
     ("auth", "audience", Kind::Str),
     ("auth", "algorithms", Kind::Str),
@@ -800,6 +805,7 @@ mod tests {
             auth: AuthConfig {
                 gateway_url: Some("http://gw".into()),
                 jwks_url: Some("http://gw/jwks".into()),
+                gateway_ca_file: Some("/ca.pem".into()),
                 hs256_secret: Some(Secret("s".into())),
                 ..AuthConfig::default()
             },

@@ -128,8 +128,12 @@ pub fn build_authenticator(config: &Config) -> Result<Arc<Authenticator>, StartE
     let gateway_url = a.gateway_url.as_deref().ok_or_else(|| {
         StartError::Config("auth.gateway_url is required (CONTROL_AUTH_GATEWAY_URL)".into())
     })?;
-    let gateway = GatewayClient::new(gateway_url, Duration::from_millis(a.gateway_timeout_ms))
-        .map_err(|e| StartError::Config(format!("auth.gateway_url: {e}")))?;
+    let gateway = GatewayClient::with_ca(
+        gateway_url,
+        Duration::from_millis(a.gateway_timeout_ms),
+        a.gateway_ca_file.as_deref(),
+    )
+    .map_err(|e| StartError::Config(format!("auth.gateway_url / auth.gateway_ca_file: {e}")))?;
     let validator = TokenValidator::new(
         TokenConfig {
             issuer: a.issuer.clone(),

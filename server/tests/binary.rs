@@ -128,3 +128,44 @@ fn version_includes_the_git_sha() {
         "{v}"
     );
 }
+
+#[test]
+fn a_missing_gateway_ca_file_stops_the_start_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = control()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("CONTROL_STORE_DATA_DIR", dir.path())
+        .env("CONTROL_AUTH_GATEWAY_URL", "https://gateway.internal:8443")
+        .env("CONTROL_AUTH_GATEWAY_CA_FILE", "/nonexistent/ca.pem")
+        .env("CONTROL_AUDIT_HMAC_KEY", "k".repeat(32))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("auth.gateway_ca_file") && err.contains("/nonexistent/ca.pem"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_needs_a_gateway_and_an_audit_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = control()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("CONTROL_STORE_DATA_DIR", dir.path())
+        .env("CONTROL_AUDIT_HMAC_KEY", "k".repeat(32))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auth.gateway_url"));
+    let out = control()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("CONTROL_STORE_DATA_DIR", dir.path())
+        .env("CONTROL_AUTH_GATEWAY_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("audit.hmac_key"), "{err}");
+}
