@@ -21,7 +21,14 @@ pub struct Session(pub Resource<Result<Option<WhoAmI>, AppError>>);
 pub fn Layout(#[prop(optional)] children: Option<Children>) -> impl IntoView {
     let session = Session(Resource::new(|| (), |_| crate::api::auth::whoami()));
     provide_context(session);
-    crate::live::provide_live();
+    let may_listen = Signal::derive(move || {
+        session
+            .0
+            .get()
+            .and_then(|r| r.ok().flatten())
+            .is_some_and(|w| w.can(model::auth::Right::FleetRead))
+    });
+    crate::live::provide_live(may_listen);
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="topbar">

@@ -1,6 +1,8 @@
 //! The live feed: one EventSource on `/admin/v1/fleet/events` per page
-//! load; pages key their resources on the latest pulse so they refetch what
-//! they show when health or documents change.
+//! load, opened once the signed-in operator is known to hold
+//! `control.fleet.read` (the feed needs it); pages key their resources on
+//! the latest pulse so they refetch what they show when health or documents
+//! change.
 
 use leptos::prelude::*;
 use model::views::FleetPulse;
@@ -25,18 +27,24 @@ impl Live {
     }
 }
 
-pub fn provide_live() -> Live {
+/// `may_listen` turns true once the operator may read the feed.
+pub fn provide_live(may_listen: Signal<bool>) -> Live {
     let live = Live {
         pulse: RwSignal::new(None),
         connected: RwSignal::new(None),
     };
     provide_context(live);
     #[cfg(feature = "hydrate")]
-    Effect::new(move |prev: Option<()>| {
-        if prev.is_none() {
+    Effect::new(move |opened: Option<bool>| {
+        let open = opened.unwrap_or(false);
+        if !open && may_listen.get() {
             connect(live);
+            return true;
         }
+        open
     });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = may_listen;
     live
 }
 
