@@ -501,6 +501,10 @@ fn role_card(role: IamRole, users: &[IamUser]) -> impl IntoView {
                 {role.rights.into_iter().map(|r| view! { <li><code class="badge right">{r}</code></li> }).collect_view()}
             </ul>
             <h3>"Held by"</h3>
+            <p class="muted">
+                "Roles are assigned and removed per user on the "
+                <A href="/users">"Users"</A>" page."
+            </p>
             {if holders.is_empty() {
                 view! { <p class="muted">"No user holds this role."</p> }.into_any()
             } else {

@@ -123,3 +123,36 @@ test("signing out ends the session", async ({ page, problems }) => {
   await expect(page).toHaveURL(/\/login\?next=\/$/);
   void problems;
 });
+
+test("an admin assigns and removes a role with a reason; Roles and the Audit Log follow", async ({ page, problems }) => {
+  await page.goto("/users");
+  await hydrated(page);
+  const row = page.locator("tr[data-user='viewer']");
+  await row.getByTestId("assign-button").click();
+  const assign = page.locator("#assign-role");
+  await assign.getByTestId("role-select").selectOption("iam-admin");
+  await assign.getByTestId("reason-input").fill("e2e: on call this week");
+  await assign.getByTestId("confirm-button").click();
+  await expect(row).toContainText("iam-admin");
+
+  await page.goto("/roles");
+  await hydrated(page);
+  await expect(page.locator("li[data-role='iam-admin']").getByTestId("role-holders")).toContainText("viewer");
+
+  await page.goto("/users");
+  await hydrated(page);
+  await row.getByTestId("remove-role-button").click();
+  const remove = page.locator("#remove-role");
+  await remove.getByTestId("role-select").selectOption("iam-admin");
+  await remove.getByTestId("reason-input").fill("e2e: rota over");
+  await remove.getByTestId("confirm-button").click();
+  await expect(row).not.toContainText("iam-admin");
+
+  await page.goto("/audit?action=iam.role.");
+  await hydrated(page);
+  const rows = page.getByTestId("audit-row");
+  await expect(rows.first()).toContainText("iam.role.unassign");
+  await expect(rows.first()).toContainText("e2e: rota over");
+  await expect(rows.nth(1)).toContainText("iam.role.assign");
+  void problems;
+});
