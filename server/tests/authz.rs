@@ -619,3 +619,37 @@ async fn hs256_tokens_from_a_shared_secret_gateway_are_accepted() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn edge_cases_keep_their_promises() {
+    let a = app_with(|c| c.auth.principal_cache_ms = 1).await;
+    // A signed-in caller on an unknown page sees the not-found page in the
+    // app frame, still signed in.
+    let res = a.get("/no-such-page").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let html = body_string(res).await;
+    assert!(
+        html.contains("Page not found") && html.contains("Ada Admin"),
+        "{html}"
+    );
+    // Rights come before tenant scope: no hint that the route is tenant-scoped.
+    let res = a
+        .get_as("/admin/v1/tenants/t-00001", &a.login("nobody"))
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // With the Gateway down, a stale cookie does not keep anyone from the
+    // login page.
+    let t = a.login("viewer");
+    a._gateway.abort();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let res = a
+        .send(
+            Request::get("/login")
+                .header("cookie", format!("control_session={t}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(body_string(res).await.contains("type=\"password\""));
+}

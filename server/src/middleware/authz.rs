@@ -216,8 +216,12 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             Err(e @ AuthError::Unavailable(_)) => {
                 tracing::warn!(path = %path, error = %e, "cannot check credentials");
                 state.metrics.refused(Refusal::IdentityUnavailable);
-                let v = e.client_view();
-                return ApiError::new(v.code, v.message).into_response();
+                // A public page (the login page) still renders, anonymously.
+                if !found.is_some_and(|p| p.access == Access::Public) {
+                    let v = e.client_view();
+                    return ApiError::new(v.code, v.message).into_response();
+                }
+                None
             }
         },
         None => None,
@@ -228,7 +232,12 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         return match (&identity, is_page(&path)) {
             (None, true) => login_redirect(&path_and_query(&req)),
             (None, false) => unauthenticated(),
-            (Some(_), true) => next.run(req).await,
+            (Some(_), true) => {
+                // The not-found page still shows who is signed in.
+                let caller = caller_for(&req, identity.clone(), None);
+                req.extensions_mut().insert(caller);
+                next.run(req).await
+            }
             (Some(_), false) if policy::path_known(&path) => ApiError::new(
                 ErrorCode::MethodNotAllowed,
                 "method not allowed on this route",
@@ -252,16 +261,11 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         Access::Authenticated => None,
         Access::Need(r) => Some(r),
     };
-    let tenant = match tenant_scope(p, &path, req.headers()) {
-        Ok(t) => t,
-        Err(e) => {
-            state.metrics.refused(Refusal::TenantScope);
-            return e.into_response();
-        }
-    };
-    let caller = caller_for(&req, identity.clone(), tenant);
+    // Rights before tenant scope: a caller without the right learns
+    // nothing about what else the route would check.
     if let (Some(right), Some(id)) = (needed, &identity) {
         if !id.allows(right) {
+            let caller = caller_for(&req, identity.clone(), None);
             let rec = caller.record(&p.action(), path.clone(), None, Outcome::Denied);
             if let Err(e) = state.audit.append(rec).await {
                 tracing::error!(error = %e, path = %path, "could not audit a denied request");
@@ -271,11 +275,19 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             let mut res = forbidden();
             res.extensions_mut().insert(Who {
                 principal: id.principal.sub.clone(),
-                tenant: caller.tenant.clone().unwrap_or_default(),
+                tenant: String::new(),
             });
             return res;
         }
     }
+    let tenant = match tenant_scope(p, &path, req.headers()) {
+        Ok(t) => t,
+        Err(e) => {
+            state.metrics.refused(Refusal::TenantScope);
+            return e.into_response();
+        }
+    };
+    let caller = caller_for(&req, identity.clone(), tenant);
     let who = Who {
         principal: identity
             .as_ref()
