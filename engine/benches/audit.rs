@@ -20,7 +20,7 @@ fn record(i: usize) -> AuditRecord {
         time_ms: 1_700_000_000_000 + i as u64,
         principal_sub: format!("u-{}", i % 50),
         principal_session: format!("s-{i:024x}"),
-        action: if i % 10 == 0 {
+        action: if i.is_multiple_of(10) {
             "iam.role.assign"
         } else {
             "iam.session.revoke"
@@ -29,7 +29,7 @@ fn record(i: usize) -> AuditRecord {
         target: format!("session/s-{i:024x}"),
         tenant: None,
         reason: Some("benchmark".into()),
-        outcome: if i % 7 == 0 {
+        outcome: if i.is_multiple_of(7) {
             Outcome::Denied
         } else {
             Outcome::Succeeded
