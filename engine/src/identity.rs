@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::OnceCell;
 
 /// An access token. Never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -163,6 +164,7 @@ pub struct Authenticator {
     gateway: GatewayClient,
     settings: AuthSettings,
     cache: Mutex<HashMap<[u8; 32], CacheEntry>>,
+    inflight: Mutex<HashMap<[u8; 32], Arc<OnceCell<Result<Arc<Identity>, AuthError>>>>>,
     last_kid_refetch: Mutex<Option<Instant>>,
 }
 
@@ -182,6 +184,7 @@ impl Authenticator {
             gateway,
             settings,
             cache: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
             last_kid_refetch: Mutex::new(None),
         }
     }
@@ -273,6 +276,34 @@ impl Authenticator {
             }
             other => other?,
         };
+        // Concurrent misses for one token share one Gateway call (a page
+        // load fires several requests at once when an entry expires).
+        let cell = self
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        let result = cell
+            .get_or_init(|| self.ask_gateway(token, key, &verified, fwd))
+            .await
+            .clone();
+        let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            inflight.remove(&key);
+        }
+        result
+    }
+
+    /// `GET /iam/me` for a verified token, and the answer remembered.
+    async fn ask_gateway(
+        &self,
+        token: &str,
+        key: [u8; 32],
+        verified: &crate::auth::Verified,
+        fwd: &Forward,
+    ) -> Result<Arc<Identity>, AuthError> {
         let fwd = Forward {
             bearer: Some(token.to_owned()),
             ..fwd.clone()
@@ -302,7 +333,7 @@ impl Authenticator {
             ));
         }
         let identity = Arc::new(Identity {
-            principal: verified.principal,
+            principal: verified.principal.clone(),
             username: rights.username,
             display_name: rights.display_name,
             roles: rights.roles,

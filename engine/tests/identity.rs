@@ -29,10 +29,14 @@ struct Stub {
     me_status: AtomicU16,
     /// Answer for another subject than the token's.
     wrong_sub: std::sync::atomic::AtomicBool,
+    /// Milliseconds `/iam/me` takes to answer.
+    delay_ms: std::sync::atomic::AtomicU64,
 }
 
 async fn me(State(s): State<Arc<Stub>>) -> impl IntoResponse {
     s.me_calls.fetch_add(1, Ordering::SeqCst);
+    let delay = s.delay_ms.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(delay)).await;
     let status = match s.me_status.load(Ordering::SeqCst) {
         0 => 200,
         n => n,
@@ -238,4 +242,39 @@ async fn gateway_answers_map_to_stable_errors() {
     assert_eq!((v.status, v.code), (503, model::ErrorCode::Unavailable));
     let v = AuthError::Unauthenticated("why".into()).client_view();
     assert_eq!(v.message, "authentication required");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_share_one_gateway_call() {
+    let (gw, s) = stub().await;
+    s.delay_ms.store(150, Ordering::SeqCst);
+    let a = Arc::new(authenticator(&gw, Duration::from_secs(600), true));
+    a.refresh_keys().await.unwrap();
+    let t = token("ed-1", 600);
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let (a, t) = (a.clone(), t.clone());
+            tokio::spawn(async move { a.authenticate(&t, &Forward::default()).await })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap().unwrap().principal.sub, "u-1");
+    }
+    assert_eq!(s.me_calls.load(Ordering::SeqCst), 1);
+    // The Gateway failing: every waiter gets the one failure, no queue of
+    // timeouts.
+    s.me_status.store(503, Ordering::SeqCst);
+    let t2 = token("ed-1", 601);
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let (a, t) = (a.clone(), t2.clone());
+            tokio::spawn(async move { a.authenticate(&t, &Forward::default()).await })
+        })
+        .collect();
+    for c in calls {
+        assert!(matches!(c.await.unwrap(), Err(AuthError::Unavailable(_))));
+    }
+    assert_eq!(s.me_calls.load(Ordering::SeqCst), 2);
+    assert!(started.elapsed() < Duration::from_millis(1000));
 }
