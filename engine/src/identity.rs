@@ -152,6 +152,9 @@ pub struct AuthSettings {
     pub cache_max: usize,
 }
 
+/// One Gateway call for a token, awaited by every request that missed.
+type Pending = OnceCell<Result<Arc<Identity>, AuthError>>;
+
 struct CacheEntry {
     /// `None`: the Gateway refused this token; asking again before `until`
     /// would let a holder of a revoked token make us call it per request.
@@ -164,7 +167,7 @@ pub struct Authenticator {
     gateway: GatewayClient,
     settings: AuthSettings,
     cache: Mutex<HashMap<[u8; 32], CacheEntry>>,
-    inflight: Mutex<HashMap<[u8; 32], Arc<OnceCell<Result<Arc<Identity>, AuthError>>>>>,
+    inflight: Mutex<HashMap<[u8; 32], Arc<Pending>>>,
     last_kid_refetch: Mutex<Option<Instant>>,
 }
 
