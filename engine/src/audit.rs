@@ -216,6 +216,18 @@ impl AuditLog {
         ))
     }
 
+    /// Appends, and when that fails writes the whole record to the error
+    /// log instead: for events of something that already happened (an
+    /// action that ran, a request already refused), which must not be lost
+    /// silently nor turned into a failure of their own.
+    pub async fn append_or_log(&self, record: AuditRecord) {
+        if let Err(e) = self.append(record.clone()).await {
+            tracing::error!(error = %e, action = %record.action, target = %record.target,
+                principal = %record.principal_sub, outcome = record.outcome.as_str(),
+                request_id = %record.request_id, "audit append failed; the chain lacks this event");
+        }
+    }
+
     async fn move_anchor(&self, event: &AuditEvent) -> Result<(), StoreError> {
         let key = Self::anchor_key();
         let value = Bytes::from(

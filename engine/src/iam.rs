@@ -7,7 +7,7 @@ use crate::audit::AuditLog;
 use crate::gateway::{Forward, GatewayError, Reply};
 use crate::identity::{Authenticator, Caller};
 use http::Method;
-use model::audit::{AuditRecord, Outcome};
+use model::audit::Outcome;
 use model::iam::{
     check_iam_id, check_reason, IamRole, IamSession, IamUser, LoginRequest, LoginResponse,
 };
@@ -121,16 +121,6 @@ impl IamService {
             .map_err(|e| IamError::AuditUnavailable(e.to_string()))
     }
 
-    async fn append(&self, record: AuditRecord) {
-        if let Err(e) = self.audit.append(record.clone()).await {
-            // The action already happened: keep its record in the log
-            // stream so it is not lost, and say loudly that the chain lacks it.
-            tracing::error!(error = %e, action = %record.action, target = %record.target,
-                principal = %record.principal_sub, outcome = record.outcome.as_str(),
-                request_id = %record.request_id, "audit append failed after the action ran");
-        }
-    }
-
     /// A digest of what a mutation changes (the user's role set, or the
     /// session's state), for the audit event's before/after. `None` when it
     /// cannot be read; the action does not depend on it.
@@ -178,7 +168,7 @@ impl IamService {
             _ => before.clone(),
         };
         record.before_digest = before;
-        self.append(record).await;
+        self.audit.append_or_log(record).await;
         result_of(r)
     }
 
@@ -277,7 +267,7 @@ impl IamService {
             record.principal_sub = ok.sub.clone();
             record.principal_session = ok.session_id.clone();
         }
-        self.append(record).await;
+        self.audit.append_or_log(record).await;
         res
     }
 
@@ -295,13 +285,14 @@ impl IamService {
             .map(|i| i.principal.session_id.clone())
             .unwrap_or_default();
         self.auth.forget_session(&session);
-        self.append(c.record(
-            "auth.logout",
-            format!("session/{session}"),
-            None,
-            outcome_of(&r),
-        ))
-        .await;
+        self.audit
+            .append_or_log(c.record(
+                "auth.logout",
+                format!("session/{session}"),
+                None,
+                outcome_of(&r),
+            ))
+            .await;
         result_of(r)
     }
 }

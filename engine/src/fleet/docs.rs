@@ -365,24 +365,7 @@ fn apply_placement_event(state: &mut FleetState, ev: &KvEvent) -> bool {
     let Some((map, meta)) = state.placements.get_mut(&kind) else {
         return false;
     };
-    match ev {
-        KvEvent::Put(e) => match serde_json::from_slice::<PlacementMap>(&e.value) {
-            Ok(m) => {
-                *map = Arc::new(m);
-                meta.revision = e.revision;
-                meta.error = None;
-                meta.loaded_at_ms = now_ms();
-            }
-            Err(err) => {
-                meta.error = Some(format!("revision {} does not decode: {err}", e.revision))
-            }
-        },
-        KvEvent::Delete { revision, .. } => {
-            *map = Arc::new(PlacementMap::default());
-            meta.revision = *revision;
-            meta.error = Some("the placement map was deleted".into());
-        }
-    }
+    apply_doc(map, meta, ev, "the placement map");
     true
 }
 
@@ -391,10 +374,22 @@ fn apply_routing_event(state: &mut FleetState, ev: &KvEvent) -> bool {
         return false;
     }
     let (routing, meta) = &mut state.routing;
+    apply_doc(routing, meta, ev, "the routing document");
+    true
+}
+
+/// One document's slot: a put that decodes replaces it, one that does not
+/// keeps the previous value with the error, a delete empties it.
+fn apply_doc<T: serde::de::DeserializeOwned + Default>(
+    slot: &mut Arc<T>,
+    meta: &mut DocMeta,
+    ev: &KvEvent,
+    what: &str,
+) {
     match ev {
-        KvEvent::Put(e) => match serde_json::from_slice::<RoutingConfig>(&e.value) {
-            Ok(r) => {
-                *routing = Arc::new(r);
+        KvEvent::Put(e) => match serde_json::from_slice::<T>(&e.value) {
+            Ok(doc) => {
+                *slot = Arc::new(doc);
                 meta.revision = e.revision;
                 meta.error = None;
                 meta.loaded_at_ms = now_ms();
@@ -404,10 +399,9 @@ fn apply_routing_event(state: &mut FleetState, ev: &KvEvent) -> bool {
             }
         },
         KvEvent::Delete { revision, .. } => {
-            *routing = Arc::new(RoutingConfig::default());
+            *slot = Arc::new(T::default());
             meta.revision = *revision;
-            meta.error = Some("the routing document was deleted".into());
+            meta.error = Some(format!("{what} was deleted"));
         }
     }
-    true
 }

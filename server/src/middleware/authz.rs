@@ -267,9 +267,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         if !id.allows(right) {
             let caller = caller_for(&req, identity.clone(), None);
             let rec = caller.record(&p.action(), path.clone(), None, Outcome::Denied);
-            if let Err(e) = state.audit.append(rec).await {
-                tracing::error!(error = %e, path = %path, "could not audit a denied request");
-            }
+            state.audit.append_or_log(rec).await;
             tracing::info!(path = %path, right = %right, sub = %id.principal.sub, "right missing");
             state.metrics.refused(Refusal::Forbidden);
             let mut res = forbidden();
