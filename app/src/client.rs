@@ -69,6 +69,9 @@ where
         headers.set("x-request-id", &request_id);
         // Proves same-origin script to the server's CSRF check.
         headers.set(model::auth::CSRF_HEADER, "1");
+        if let Some(t) = crate::flow::TENANT.with(|t| t.borrow().clone()) {
+            headers.set("x-tenant-id", &t);
+        }
         if let Some((cor, trace)) = &flow {
             headers.set("x-correlation-id", cor);
             if let Ok(trace_id) = TraceId::parse(trace) {

@@ -21,6 +21,19 @@ impl AppError {
     }
 }
 
+/// Every engine error, through the one client view both doors use (the
+/// REST door's `ApiError` converts the same way).
+#[cfg(feature = "ssr")]
+impl<E: engine::error::ClientError> From<E> for AppError {
+    fn from(e: E) -> Self {
+        let v = e.client_view();
+        if v.status() >= 500 {
+            tracing::warn!(error = %e, code = v.code.as_str(), "engine call failed");
+        }
+        Self::new(v.code, v.message)
+    }
+}
+
 /// Longest framework detail passed through; the rest is cut so that an
 /// echoed payload cannot flood a toast or a log line.
 const MAX_DETAIL: usize = 200;

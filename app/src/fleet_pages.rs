@@ -365,7 +365,7 @@ pub fn TenantDetailPage() -> impl IntoView {
     let live = use_live();
     let data = Resource::new(
         move || (tenant(), live.key().map(|k| (k.1, k.2))),
-        |(t, _)| crate::flow::background(get_tenant(t)),
+        |(t, _)| crate::flow::background(crate::flow::for_tenant(t.clone(), get_tenant(t))),
     );
     crate::mark_hydrated();
     view! {

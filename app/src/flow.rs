@@ -152,6 +152,47 @@ impl<F: std::future::Future> std::future::Future for Background<F> {
     }
 }
 
+/// Runs a call to a tenant-scoped server function: the client sends
+/// `x-tenant-id` with it, as the REST door requires (the server checks it
+/// against the call's tenant argument). On the server the call is
+/// in-process and the argument is the scope.
+#[cfg(feature = "hydrate")]
+pub fn for_tenant<F: std::future::Future>(
+    tenant: String,
+    f: F,
+) -> impl std::future::Future<Output = F::Output> {
+    ForTenant(tenant, Box::pin(f))
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub fn for_tenant<F: std::future::Future>(_tenant: String, f: F) -> F {
+    f
+}
+
+#[cfg(feature = "hydrate")]
+struct ForTenant<F>(String, std::pin::Pin<Box<F>>);
+
+#[cfg(feature = "hydrate")]
+thread_local! {
+    pub(crate) static TENANT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+#[cfg(feature = "hydrate")]
+impl<F: std::future::Future> std::future::Future for ForTenant<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        // Set around each poll: the client reads it when the call is sent.
+        let was = TENANT.with(|t| t.replace(Some(self.0.clone())));
+        let out = self.1.as_mut().poll(cx);
+        TENANT.with(|t| t.replace(was));
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

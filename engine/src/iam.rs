@@ -26,6 +26,8 @@ pub enum IamError {
     BadRequest(String),
     #[error("audit log unavailable: {0}")]
     AuditUnavailable(String),
+    #[error("the gateway refused the username or password")]
+    LoginRefused,
 }
 
 /// What a mutation changes, for its before/after digests.
@@ -100,7 +102,8 @@ impl IamService {
         c: &Caller,
         user: Option<&str>,
     ) -> Result<Vec<IamSession>, IamError> {
-        match user {
+        // An empty filter (a cleared form field) means "everyone".
+        match user.filter(|u| !u.trim().is_empty()) {
             Some(u) => {
                 id("user", u)?;
                 self.get(c, &format!("/iam/sessions?user={u}")).await
@@ -262,7 +265,14 @@ impl IamService {
             Err(_) => "user/(not an id)".to_owned(),
         };
         let mut record = c.record("auth.login", target, None, outcome_of(&r));
-        let res = r.map_err(IamError::from).and_then(decode::<LoginResponse>);
+        let res = r
+            .map_err(IamError::from)
+            .and_then(decode::<LoginResponse>)
+            .map_err(|e| match e {
+                // One wording whatever was wrong: no hint which part was.
+                IamError::Gateway { status: 401, .. } => IamError::LoginRefused,
+                other => other,
+            });
         if let Ok(ok) = &res {
             record.principal_sub = ok.sub.clone();
             record.principal_session = ok.session_id.clone();
@@ -294,63 +304,5 @@ impl IamService {
             ))
             .await;
         result_of(r)
-    }
-}
-
-/// What a client is told about an error: stable code, HTTP status, safe
-/// message. The one mapping both doors (REST and server functions) use.
-pub struct ClientView {
-    pub code: model::ErrorCode,
-    pub status: u16,
-    pub message: String,
-}
-
-impl IamError {
-    pub fn client_view(&self) -> ClientView {
-        use model::ErrorCode as C;
-        let (code, status, message) = match self {
-            IamError::Gateway { status, message } => {
-                let code = match status {
-                    400 | 422 => C::BadRequest,
-                    401 => C::Unauthenticated,
-                    403 => C::Forbidden,
-                    404 => C::NotFound,
-                    409 => C::Conflict,
-                    _ => C::Upstream,
-                };
-                (code, *status, message.clone())
-            }
-            IamError::Unreachable(_) => {
-                (C::Upstream, 502, "the gateway could not be reached".into())
-            }
-            IamError::BadRequest(m) => (C::BadRequest, 400, m.clone()),
-            IamError::AuditUnavailable(_) => (
-                C::Unavailable,
-                503,
-                "the audit log is unavailable; nothing was changed".into(),
-            ),
-        };
-        ClientView {
-            code,
-            status,
-            message,
-        }
-    }
-}
-
-impl crate::identity::AuthError {
-    pub fn client_view(&self) -> ClientView {
-        match self {
-            crate::identity::AuthError::Unauthenticated(_) => ClientView {
-                code: model::ErrorCode::Unauthenticated,
-                status: 401,
-                message: "authentication required".into(),
-            },
-            crate::identity::AuthError::Unavailable(_) => ClientView {
-                code: model::ErrorCode::Unavailable,
-                status: 503,
-                message: "the identity provider is unavailable".into(),
-            },
-        }
     }
 }

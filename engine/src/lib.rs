@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod control;
+pub mod error;
 pub mod fleet;
 pub mod gateway;
 pub mod iam;

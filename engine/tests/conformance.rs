@@ -26,20 +26,7 @@ pub async fn embedded() -> Backend {
 }
 
 pub async fn nats(test: &str) -> Option<Backend> {
-    use std::io::Write;
-    let url = match std::env::var("CONTROL_TEST_NATS_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{test}: CONTROL_TEST_NATS_URL is not set under CI=true; the NATS conformance suite must run");
-            }
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n*** SKIPPED nats::{test}: CONTROL_TEST_NATS_URL not set ***\n"
-            );
-            return None;
-        }
-    };
+    let url = test_support::nats_url(&format!("nats::{test}"))?;
     let store = NatsStore::connect(&NatsOptions {
         url,
         name: "control-conformance".into(),

@@ -10,7 +10,8 @@ use model::fleet::{PlacementDoc, PlacementMap, ServiceKind, ShardId, TenantId};
 use model::views::{HealthStatus, SourceKind};
 use sim::{Faults, Fleet, Topology};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use test_support::eventually;
 
 fn small() -> Topology {
     Topology {
@@ -18,17 +19,6 @@ fn small() -> Topology {
         replicas: 2,
         tenants: 20,
         ..Topology::default()
-    }
-}
-
-async fn eventually<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
@@ -201,17 +191,7 @@ async fn kv_source_embedded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_source_nats() {
-    use std::io::Write;
-    let Ok(url) = std::env::var("CONTROL_TEST_NATS_URL") else {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CONTROL_TEST_NATS_URL is not set under CI=true"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** SKIPPED kv_source_nats: CONTROL_TEST_NATS_URL not set ***\n"
-        );
+    let Some(url) = test_support::nats_url("kv_source_nats") else {
         return;
     };
     let store = engine::store::nats::NatsStore::connect(&engine::store::nats::NatsOptions {

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use engine::auth::{KeySet, TokenConfig, TokenValidator};
+use engine::error::ClientError;
 use engine::gateway::{Forward, GatewayClient};
 use engine::identity::{AuthError, AuthSettings, Authenticator};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
@@ -239,7 +240,7 @@ async fn gateway_answers_map_to_stable_errors() {
     let r = dead.authenticate(&t, &Forward::default()).await;
     assert!(matches!(r, Err(AuthError::Unavailable(_))), "{r:?}");
     let v = AuthError::Unavailable("x".into()).client_view();
-    assert_eq!((v.status, v.code), (503, model::ErrorCode::Unavailable));
+    assert_eq!((v.status(), v.code), (503, model::ErrorCode::Unavailable));
     let v = AuthError::Unauthenticated("why".into()).client_view();
     assert_eq!(v.message, "authentication required");
 }

@@ -1,10 +1,13 @@
-//! The one table of who may call what (docs/permissions.md). Every REST
-//! route, server function and page is listed with the access it needs; the
-//! server's authorisation middleware and every server function look their
-//! policy up here, and a test fails when a registered route has no entry.
-//! A path that matches no entry is refused (deny by default).
+//! The one table of who may call what (docs/permissions.md): every
+//! capability once (`CAPABILITIES`), with its right, scope, audit action and
+//! both doors; the per-door policies (`REST`, `SERVER_FNS`) are derived from
+//! it, so the two doors of one capability cannot differ. The server's
+//! authorisation middleware and every server function look their policy up
+//! here, and a test fails when a registered route has no entry. A path that
+//! matches no entry is refused (deny by default).
 
 use crate::auth::Right;
+use std::sync::LazyLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -34,7 +37,136 @@ pub struct Policy {
     /// The audit action of a privileged (state-changing) call: each call
     /// appends exactly one audit event with this action.
     pub audit: Option<&'static str>,
+    /// The capability this door belongs to (none for probes and pages).
+    pub capability: Option<&'static Capability>,
 }
+
+/// One thing the control plane can do, named once, with both of its doors:
+/// the REST route under `/admin/v1` and the server function the UI calls.
+/// The doors share the row's right, scope and audit action, so they cannot
+/// drift apart; a test walks the registered routes against this table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capability {
+    /// Stable name, `<domain>.<verb>` (docs/permissions.md lists them).
+    pub name: &'static str,
+    pub access: Access,
+    pub scope: Scope,
+    /// The audit action of a privileged (state-changing) capability: each
+    /// call through either door appends exactly one audit event with it.
+    pub audit: Option<&'static str>,
+    /// `(method, path)` relative to `REST_PREFIX`.
+    pub rest: Option<(&'static str, &'static str)>,
+    /// The server function's full path (`ServerFn::PATH`; always POST).
+    pub server_fn: Option<&'static str>,
+}
+
+const fn cap(name: &'static str, access: Access) -> Capability {
+    Capability {
+        name,
+        access,
+        scope: Scope::Platform,
+        audit: None,
+        rest: None,
+        server_fn: None,
+    }
+}
+
+impl Capability {
+    const fn rest(self, method: &'static str, path: &'static str) -> Self {
+        Self {
+            rest: Some((method, path)),
+            ..self
+        }
+    }
+
+    const fn ui(self, path: &'static str) -> Self {
+        Self {
+            server_fn: Some(path),
+            ..self
+        }
+    }
+
+    const fn tenant(self) -> Self {
+        Self {
+            scope: Scope::Tenant,
+            ..self
+        }
+    }
+
+    const fn audited(self, action: &'static str) -> Self {
+        Self {
+            audit: Some(action),
+            ..self
+        }
+    }
+}
+
+use Access::{Authenticated, Need, Public};
+use Right::*;
+
+/// Every capability, one row each. Adding one: a row here, the engine call,
+/// a handler in `server/src/routes/<domain>.rs` and/or a server function in
+/// `app/src/<domain>/api.rs`.
+pub const CAPABILITIES: &[Capability] = &[
+    cap("status.get", Authenticated)
+        .rest("GET", "/status")
+        .ui("/api/status/get_server_status"),
+    cap("search.recognise", Authenticated).rest("POST", "/search/recognise"),
+    // REST: 401 when anonymous; the UI's variant answers "nobody" instead,
+    // so that the login page and the layout can ask before signing in.
+    cap("identity.whoami", Authenticated).rest("GET", "/whoami"),
+    cap("identity.session", Public).ui("/api/auth/whoami"),
+    cap("auth.login", Public)
+        .ui("/api/auth/login")
+        .audited("auth.login"),
+    cap("auth.logout", Authenticated)
+        .ui("/api/auth/logout")
+        .audited("auth.logout"),
+    cap("placement.list", Need(PlacementRead))
+        .rest("GET", "/placement")
+        .ui("/api/fleet/placements"),
+    cap("placement.get", Need(PlacementRead)).rest("GET", "/placement/{kind}"),
+    cap("routing.get", Need(PlacementRead)).rest("GET", "/routing"),
+    cap("tenants.list", Need(TenantsRead))
+        .rest("GET", "/tenants")
+        .ui("/api/fleet/tenants"),
+    cap("tenants.get", Need(TenantsRead))
+        .tenant()
+        .rest("GET", "/tenants/{tenant}")
+        .ui("/api/fleet/tenant"),
+    cap("fleet.health", Need(FleetRead))
+        .rest("GET", "/fleet/health")
+        .ui("/api/fleet/health"),
+    cap("fleet.events", Need(FleetRead)).rest("GET", "/fleet/events"),
+    cap("audit.list", Need(AuditRead))
+        .rest("GET", "/audit")
+        .ui("/api/audit/list"),
+    cap("audit.export", Need(AuditRead)).rest("GET", "/audit/export"),
+    cap("audit.verify", Need(AuditRead))
+        .rest("GET", "/audit/verify")
+        .ui("/api/audit/verify"),
+    cap("iam.users.list", Need(IamRead))
+        .rest("GET", "/iam/users")
+        .ui("/api/iam/users"),
+    cap("iam.sessions.list", Need(IamRead))
+        .rest("GET", "/iam/sessions")
+        .ui("/api/iam/sessions"),
+    cap("iam.roles.list", Need(IamRead))
+        .rest("GET", "/iam/roles")
+        .ui("/api/iam/roles"),
+    cap("iam.session.revoke", Need(IamWrite))
+        .rest("DELETE", "/iam/sessions/{session}")
+        .ui("/api/iam/revoke_session")
+        .audited("iam.session.revoke"),
+    cap("iam.role.assign", Need(IamWrite))
+        .rest("PUT", "/iam/users/{user}/roles/{role}")
+        .ui("/api/iam/assign_role")
+        .audited("iam.role.assign"),
+    cap("iam.role.unassign", Need(IamWrite))
+        .rest("DELETE", "/iam/users/{user}/roles/{role}")
+        .ui("/api/iam/unassign_role")
+        .audited("iam.role.unassign"),
+];
 
 const fn p(method: &'static str, path: &'static str, access: Access) -> Policy {
     Policy {
@@ -43,26 +175,9 @@ const fn p(method: &'static str, path: &'static str, access: Access) -> Policy {
         access,
         scope: Scope::Platform,
         audit: None,
+        capability: None,
     }
 }
-
-const fn audited(
-    method: &'static str,
-    path: &'static str,
-    access: Access,
-    action: &'static str,
-) -> Policy {
-    Policy {
-        method,
-        path,
-        access,
-        scope: Scope::Platform,
-        audit: Some(action),
-    }
-}
-
-use Access::{Authenticated, Need, Public};
-use Right::*;
 
 /// Probes and static files: public by design (docs/architecture.md).
 pub const PUBLIC: &[Policy] = &[
@@ -73,83 +188,34 @@ pub const PUBLIC: &[Policy] = &[
     p("GET", "/favicon.svg", Public),
 ];
 
-/// `/admin/v1/...` (paths below are relative to that prefix).
-pub const REST: &[Policy] = &[
-    p("GET", "/status", Authenticated),
-    p("POST", "/search/recognise", Authenticated),
-    p("GET", "/whoami", Authenticated),
-    p("GET", "/placement", Need(PlacementRead)),
-    p("GET", "/placement/{kind}", Need(PlacementRead)),
-    p("GET", "/routing", Need(PlacementRead)),
-    p("GET", "/tenants", Need(TenantsRead)),
-    Policy {
-        scope: Scope::Tenant,
-        ..p("GET", "/tenants/{tenant}", Need(TenantsRead))
-    },
-    p("GET", "/fleet/health", Need(FleetRead)),
-    p("GET", "/fleet/events", Need(FleetRead)),
-    p("GET", "/audit", Need(AuditRead)),
-    p("GET", "/audit/export", Need(AuditRead)),
-    p("GET", "/audit/verify", Need(AuditRead)),
-    p("GET", "/iam/users", Need(IamRead)),
-    p("GET", "/iam/sessions", Need(IamRead)),
-    p("GET", "/iam/roles", Need(IamRead)),
-    audited(
-        "DELETE",
-        "/iam/sessions/{session}",
-        Need(IamWrite),
-        "iam.session.revoke",
-    ),
-    audited(
-        "PUT",
-        "/iam/users/{user}/roles/{role}",
-        Need(IamWrite),
-        "iam.role.assign",
-    ),
-    audited(
-        "DELETE",
-        "/iam/users/{user}/roles/{role}",
-        Need(IamWrite),
-        "iam.role.unassign",
-    ),
-];
-
 pub const REST_PREFIX: &str = "/admin/v1";
 
-/// Server functions (full paths; all POST).
-pub const SERVER_FNS: &[Policy] = &[
-    p("POST", "/api/status/get_server_status", Authenticated),
-    p("POST", "/api/fleet/health", Need(FleetRead)),
-    p("POST", "/api/fleet/placements", Need(PlacementRead)),
-    p("POST", "/api/fleet/tenants", Need(TenantsRead)),
-    p("POST", "/api/fleet/tenant", Need(TenantsRead)),
-    audited("POST", "/api/auth/login", Public, "auth.login"),
-    audited("POST", "/api/auth/logout", Authenticated, "auth.logout"),
-    p("POST", "/api/auth/whoami", Public),
-    p("POST", "/api/audit/list", Need(AuditRead)),
-    p("POST", "/api/audit/verify", Need(AuditRead)),
-    p("POST", "/api/iam/users", Need(IamRead)),
-    p("POST", "/api/iam/sessions", Need(IamRead)),
-    p("POST", "/api/iam/roles", Need(IamRead)),
-    audited(
-        "POST",
-        "/api/iam/revoke_session",
-        Need(IamWrite),
-        "iam.session.revoke",
-    ),
-    audited(
-        "POST",
-        "/api/iam/assign_role",
-        Need(IamWrite),
-        "iam.role.assign",
-    ),
-    audited(
-        "POST",
-        "/api/iam/unassign_role",
-        Need(IamWrite),
-        "iam.role.unassign",
-    ),
-];
+fn door(c: &'static Capability, method: &'static str, path: &'static str) -> Policy {
+    Policy {
+        method,
+        path,
+        access: c.access,
+        scope: c.scope,
+        audit: c.audit,
+        capability: Some(c),
+    }
+}
+
+/// The REST door of every capability (paths relative to `REST_PREFIX`).
+pub static REST: LazyLock<Vec<Policy>> = LazyLock::new(|| {
+    CAPABILITIES
+        .iter()
+        .filter_map(|c| c.rest.map(|(m, path)| door(c, m, path)))
+        .collect()
+});
+
+/// The server-function door of every capability (full paths; all POST).
+pub static SERVER_FNS: LazyLock<Vec<Policy>> = LazyLock::new(|| {
+    CAPABILITIES
+        .iter()
+        .filter_map(|c| c.server_fn.map(|path| door(c, "POST", path)))
+        .collect()
+});
 
 /// UI pages: any signed-in principal may load the document; what a page
 /// shows comes from server functions, which check their own rights.
@@ -223,10 +289,10 @@ fn find(table: &'static [Policy], method: &str, path: &str) -> Option<&'static P
 pub fn lookup(method: &str, path: &str) -> Option<&'static Policy> {
     let method = if method == "HEAD" { "GET" } else { method };
     if let Some(rest) = path.strip_prefix(REST_PREFIX) {
-        return find(REST, method, rest);
+        return find(&REST, method, rest);
     }
     if path.starts_with("/api/") {
-        return find(SERVER_FNS, method, path);
+        return find(&SERVER_FNS, method, path);
     }
     find(PUBLIC, method, path).or_else(|| find(PAGES, method, path))
 }
@@ -237,12 +303,20 @@ impl Policy {
     pub fn action(&self) -> String {
         match self.audit {
             Some(a) => a.to_owned(),
-            None if self.path.starts_with("/api/") || !REST.contains(self) => {
-                format!("{} {}", self.method, self.path)
+            None if self
+                .capability
+                .is_some_and(|c| c.rest == Some((self.method, self.path))) =>
+            {
+                format!("{} {REST_PREFIX}{}", self.method, self.path)
             }
-            None => format!("{} {REST_PREFIX}{}", self.method, self.path),
+            None => format!("{} {}", self.method, self.path),
         }
     }
+}
+
+/// A capability by its name.
+pub fn capability(name: &str) -> Option<&'static Capability> {
+    CAPABILITIES.iter().find(|c| c.name == name)
 }
 
 /// Whether some method has a policy for `path` (405 rather than 404).
@@ -323,7 +397,7 @@ mod tests {
 
     #[test]
     fn every_mutating_right_is_audited() {
-        for p in REST.iter().chain(SERVER_FNS) {
+        for p in REST.iter().chain(SERVER_FNS.iter()) {
             if let Need(r) = p.access {
                 if !r.as_str().ends_with(".read") {
                     assert!(p.audit.is_some(), "{} {} is not audited", p.method, p.path);
@@ -336,5 +410,61 @@ mod tests {
                 assert!(p.audit.is_some(), "{} {} is not audited", p.method, p.path);
             }
         }
+    }
+
+    #[test]
+    fn every_capability_and_door_is_named_once() {
+        let mut names = std::collections::HashSet::new();
+        let mut doors = std::collections::HashSet::new();
+        for c in CAPABILITIES {
+            assert!(names.insert(c.name), "capability {} twice", c.name);
+            assert!(
+                c.rest.is_some() || c.server_fn.is_some(),
+                "{} has no door",
+                c.name
+            );
+            if let Some((m, path)) = c.rest {
+                assert!(
+                    doors.insert(format!("{m} {REST_PREFIX}{path}")),
+                    "{path} twice"
+                );
+                assert!(
+                    !path.starts_with("/api/"),
+                    "{path}: REST paths are relative"
+                );
+            }
+            if let Some(path) = c.server_fn {
+                assert!(doors.insert(format!("POST {path}")), "{path} twice");
+                assert!(
+                    path.starts_with("/api/"),
+                    "{path}: not a server function path"
+                );
+            }
+            if c.scope == Scope::Tenant {
+                assert!(
+                    matches!(c.access, Need(_)),
+                    "{}: tenant scope needs a right",
+                    c.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn both_doors_of_a_capability_share_its_policy() {
+        let c = capability("tenants.get").unwrap();
+        let rest = lookup("GET", "/admin/v1/tenants/acme").unwrap();
+        let ui = server_fn("/api/fleet/tenant").unwrap();
+        for door in [rest, ui] {
+            assert_eq!(door.capability, Some(c));
+            assert_eq!(door.scope, Scope::Tenant);
+            assert_eq!(door.access, Need(TenantsRead));
+        }
+        assert_eq!(
+            lookup("PUT", "/admin/v1/iam/users/u1/roles/r1")
+                .unwrap()
+                .action(),
+            server_fn("/api/iam/assign_role").unwrap().action()
+        );
     }
 }

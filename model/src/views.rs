@@ -1,7 +1,9 @@
 //! What the fleet API and pages show: document metadata (revision, source),
 //! placement overviews, paged tenant lists, and the fleet health snapshot.
 
-use crate::fleet::{FleetIssue, Resolution, ServiceKind, ShardId, ShardState, TenantId};
+use crate::fleet::{
+    FleetIssue, Resolution, RoutingConfig, ServiceKind, ShardId, ShardState, TenantId,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +33,15 @@ pub struct DocMeta {
     pub error: Option<String>,
     /// Unix milliseconds of the last successful load.
     pub loaded_at_ms: u64,
+}
+
+/// The Gateway's shard directory as shown: the document, where it came
+/// from, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingView {
+    pub routing: RoutingConfig,
+    pub meta: DocMeta,
+    pub issues: Vec<FleetIssue>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use engine::error::ClientError;
 use model::{ErrorBody, ErrorCode};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,9 +21,6 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// Safe for clients.
     pub message: String,
-    /// Overrides the code's status: pass-through routes keep the
-    /// Gateway's own status.
-    pub status: Option<StatusCode>,
 }
 
 impl ApiError {
@@ -30,29 +28,18 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
-            status: None,
         }
     }
 }
 
-impl From<engine::iam::IamError> for ApiError {
-    fn from(e: engine::iam::IamError) -> Self {
+/// Every engine error, through the one client view both doors use.
+impl<E: ClientError> From<E> for ApiError {
+    fn from(e: E) -> Self {
         let v = e.client_view();
-        if v.status >= 500 {
-            tracing::warn!(error = %e, "IAM call failed");
+        if v.status() >= 500 {
+            tracing::warn!(error = %e, code = v.code.as_str(), "engine call failed");
         }
-        Self {
-            code: v.code,
-            message: v.message,
-            status: StatusCode::from_u16(v.status).ok(),
-        }
-    }
-}
-
-impl From<engine::store::StoreError> for ApiError {
-    fn from(e: engine::store::StoreError) -> Self {
-        tracing::warn!(error = %e, "store call failed");
-        Self::new(ErrorCode::Unavailable, "the store is unavailable")
+        Self::new(v.code, v.message)
     }
 }
 
@@ -67,7 +54,7 @@ impl IntoResponse for ApiError {
         }
         // The request id is added by `normalise_errors`, which sees the ids.
         (
-            self.status.unwrap_or_else(|| status_of(self.code)),
+            status_of(self.code),
             Json(ErrorBody::new(self.code, self.message)),
         )
             .into_response()

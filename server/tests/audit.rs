@@ -73,7 +73,7 @@ async fn every_privileged_route_appends_exactly_one_event() {
     let a = app().await;
     let audited: Vec<_> = policy::REST
         .iter()
-        .chain(policy::SERVER_FNS)
+        .chain(policy::SERVER_FNS.iter())
         .filter(|p| p.audit.is_some())
         .collect();
     assert_eq!(audited.len(), 8);

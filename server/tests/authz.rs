@@ -68,7 +68,7 @@ async fn every_route_and_server_function_has_a_policy() {
             "{m} /admin/v1{p} has no policy"
         );
     }
-    for x in policy::REST {
+    for x in policy::REST.iter() {
         assert!(
             routes.contains(&(x.method, x.path)),
             "policy for {} {} names no route",
@@ -86,7 +86,7 @@ async fn every_route_and_server_function_has_a_policy() {
         let pol = policy::server_fn(p).unwrap_or_else(|| panic!("server fn {p} has no policy"));
         assert_eq!(pol.method, m, "{p}");
     }
-    for x in policy::SERVER_FNS {
+    for x in policy::SERVER_FNS.iter() {
         assert!(
             registered.iter().any(|(p, _)| p == x.path),
             "policy for {} names no server function",

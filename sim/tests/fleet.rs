@@ -2,40 +2,7 @@ use model::fleet::ServiceKind;
 use sim::{Faults, Fleet, Topology};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn http(
-    method: &str,
-    addr: SocketAddr,
-    path: &str,
-    body: &str,
-) -> Result<(u16, String), String> {
-    let run = async {
-        let mut s = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&buf).to_string();
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or("no status")?;
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-        Ok((status, body))
-    };
-    tokio::time::timeout(Duration::from_secs(2), run)
-        .await
-        .map_err(|_| "timeout".to_owned())?
-}
+use test_support::http;
 
 fn small() -> Topology {
     Topology {

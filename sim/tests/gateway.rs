@@ -7,7 +7,6 @@ use serde_json::Value;
 use sim::{Fleet, Iam, IamConfig, Topology};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One HTTP/1.1 request; answers the status and the body.
 async fn http(
@@ -17,30 +16,9 @@ async fn http(
     token: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    let run = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.unwrap();
-        let text = String::from_utf8_lossy(&buf).to_string();
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap();
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-        (status, body)
-    };
-    tokio::time::timeout(Duration::from_secs(5), run)
+    test_support::request(method, addr, path, token, body)
         .await
-        .expect("timeout")
+        .expect("the gateway answers")
 }
 
 /// The `error` text of a Gateway error body.

@@ -5,15 +5,6 @@ use crate::error::AppError;
 use leptos::prelude::*;
 use model::audit::{AuditPage, AuditQuery, Verdict};
 
-#[cfg(feature = "ssr")]
-fn store_error(e: engine::store::StoreError) -> AppError {
-    tracing::warn!(error = %e, "audit log read failed");
-    AppError::new(
-        model::ErrorCode::Unavailable,
-        "the audit log is unavailable",
-    )
-}
-
 #[server(client = crate::client::IdClient, endpoint = "audit/list")]
 pub async fn list_audit(query: AuditQuery) -> Result<AuditPage, AppError> {
     use super::guard::{guard, service};
@@ -24,7 +15,7 @@ pub async fn list_audit(query: AuditQuery) -> Result<AuditPage, AppError> {
     service::<std::sync::Arc<engine::audit::AuditLog>>()?
         .query(&query)
         .await
-        .map_err(store_error)
+        .map_err(AppError::from)
 }
 
 #[server(client = crate::client::IdClient, endpoint = "audit/verify")]
@@ -34,5 +25,5 @@ pub async fn verify_audit() -> Result<Verdict, AppError> {
     service::<std::sync::Arc<engine::audit::AuditLog>>()?
         .verify()
         .await
-        .map_err(store_error)
+        .map_err(AppError::from)
 }

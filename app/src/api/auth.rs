@@ -62,7 +62,7 @@ fn set_cookie_header(value: &str) {
 /// Signs in at the Gateway and sets the session cookie.
 #[server(client = crate::client::IdClient, endpoint = "auth/login")]
 pub async fn login(username: String, password: String, next: String) -> Result<(), AppError> {
-    use super::guard::{guard, iam_error, service};
+    use super::guard::{guard, service};
     let caller = guard(<Login as server_fn::ServerFn>::PATH).await?;
     let iam = service::<std::sync::Arc<engine::iam::IamService>>()?;
     let session = service::<SessionSettings>()?;
@@ -70,13 +70,7 @@ pub async fn login(username: String, password: String, next: String) -> Result<(
         username: username.trim().to_owned(),
         password,
     };
-    let ok = iam.login(&caller, &req).await.map_err(|e| match e {
-        engine::iam::IamError::Gateway { status: 401, .. } => AppError::new(
-            model::ErrorCode::Unauthenticated,
-            "invalid username or password",
-        ),
-        other => iam_error(other),
-    })?;
+    let ok = iam.login(&caller, &req).await?;
     set_cookie_header(&session.set_cookie(&ok.access_token, ok.expires_in));
     leptos_axum::redirect(&safe_next(&next));
     Ok(())
@@ -86,7 +80,7 @@ pub async fn login(username: String, password: String, next: String) -> Result<(
 /// Gateway call fails: the browser forgets the token either way).
 #[server(client = crate::client::IdClient, endpoint = "auth/logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use super::guard::{guard, iam_error, service};
+    use super::guard::{guard, service};
     let caller = guard(<Logout as server_fn::ServerFn>::PATH).await?;
     let iam = service::<std::sync::Arc<engine::iam::IamService>>()?;
     let session = service::<SessionSettings>()?;
@@ -95,7 +89,7 @@ pub async fn logout() -> Result<(), AppError> {
     leptos_axum::redirect("/login");
     match res {
         Ok(()) | Err(engine::iam::IamError::Gateway { status: 401, .. }) => Ok(()),
-        Err(e) => Err(iam_error(e)),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -35,8 +35,6 @@ pub async fn list_tenants(query: TenantQuery) -> Result<TenantPage, AppError> {
 
 #[server(client = crate::client::IdClient, endpoint = "fleet/tenant")]
 pub async fn get_tenant(tenant: String) -> Result<TenantDetail, AppError> {
-    guard(<GetTenant as server_fn::ServerFn>::PATH).await?;
-    let t = model::fleet::TenantId::parse(&tenant)
-        .map_err(|e| AppError::new(model::ErrorCode::BadRequest, e.to_string()))?;
-    Ok(fleet()?.tenant(&t))
+    super::guard::guard_tenant(<GetTenant as server_fn::ServerFn>::PATH, &tenant).await?;
+    Ok(fleet()?.tenant(&tenant)?)
 }

@@ -4,7 +4,6 @@
 
 use crate::error::AppError;
 use engine::audit::AuditLog;
-use engine::iam::IamError;
 use engine::identity::{Caller, Identity};
 use leptos::prelude::*;
 use model::audit::Outcome;
@@ -57,10 +56,24 @@ pub(crate) async fn guard(path: &str) -> Result<Caller, AppError> {
     Ok(caller)
 }
 
-pub(crate) fn iam_error(e: IamError) -> AppError {
-    let v = e.client_view();
-    if v.status >= 500 {
-        tracing::warn!(error = %e, "IAM call failed");
+/// `guard` for a tenant-scoped server function: the same right first, then
+/// the same tenant scope as the REST door (model::policy::Scope::Tenant).
+/// Over HTTP the authorisation middleware has already required a valid
+/// `x-tenant-id`; here it must name the tenant the call is about. While a
+/// page renders on the server the call is in-process and the page's path
+/// names the tenant, so the argument is the scope. Either way the tenant
+/// reaches the caller, its request log line and any audit event.
+pub(crate) async fn guard_tenant(path: &str, tenant: &str) -> Result<Caller, AppError> {
+    let mut caller = guard(path).await?;
+    let t = model::fleet::TenantId::parse(tenant)
+        .map_err(|e| AppError::new(ErrorCode::BadTenantId, e.message))?;
+    let own_request = use_context::<http::request::Parts>().is_some_and(|p| p.uri.path() == path);
+    if own_request && caller.tenant.as_deref() != Some(t.as_str()) {
+        return Err(AppError::new(
+            ErrorCode::TenantMismatch,
+            "x-tenant-id does not match the tenant of the call",
+        ));
     }
-    AppError::new(v.code, v.message)
+    caller.tenant = Some(t.as_str().to_owned());
+    Ok(caller)
 }

@@ -18,9 +18,31 @@ pub(crate) fn now_ms() -> u64 {
 use model::fleet::{RoutingConfig, ServiceKind, TenantId};
 use model::views::{
     DocMeta, FleetHealthPage, FleetPulse, FleetSnapshot, InstanceQuery, PlacementOverview,
-    TenantDetail, TenantPage, TenantQuery,
+    RoutingView, TenantDetail, TenantPage, TenantQuery,
 };
 use std::sync::Arc;
+
+/// Bad input to a fleet read, with what is allowed (never the input).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FleetError {
+    #[error("{0}")]
+    BadTenant(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// A worker kind (the Gateway has no placement map).
+fn worker_kind(kind: &str) -> Result<ServiceKind, FleetError> {
+    ServiceKind::parse(kind)
+        .filter(|k| *k != ServiceKind::Gateway)
+        .ok_or_else(|| {
+            FleetError::BadRequest(
+                "kind: unknown service kind; one of aggregate, projection, runner".into(),
+            )
+        })
+}
 
 /// The fleet reads behind both doors (REST and server functions).
 #[derive(Clone)]
@@ -30,8 +52,11 @@ pub struct FleetService {
 }
 
 impl FleetService {
-    pub fn placement(&self, kind: ServiceKind) -> Option<PlacementOverview> {
+    /// One kind's placement map; `kind` as the caller gave it.
+    pub fn placement(&self, kind: &str) -> Result<PlacementOverview, FleetError> {
+        let kind = worker_kind(kind)?;
         query::placement_overview(&self.docs.current(), &self.health.snapshot(), kind)
+            .ok_or_else(|| FleetError::NotFound(format!("no placement map for {kind}")))
     }
 
     pub fn placements(&self) -> Vec<PlacementOverview> {
@@ -46,12 +71,24 @@ impl FleetService {
         self.docs.current().routing.clone()
     }
 
+    /// The routing directory with its metadata and what is wrong with it.
+    pub fn routing_view(&self) -> RoutingView {
+        let (routing, meta) = self.routing();
+        RoutingView {
+            issues: routing.validate(),
+            routing: (*routing).clone(),
+            meta,
+        }
+    }
+
     pub fn tenants(&self, q: &TenantQuery) -> TenantPage {
         query::tenant_page(&self.docs.current(), &self.health.snapshot(), q)
     }
 
-    pub fn tenant(&self, t: &TenantId) -> TenantDetail {
-        query::tenant_detail(&self.docs.current(), t)
+    /// Where a tenant resolves per kind; `tenant` as the caller gave it.
+    pub fn tenant(&self, tenant: &str) -> Result<TenantDetail, FleetError> {
+        let t = TenantId::parse(tenant).map_err(|e| FleetError::BadTenant(e.message))?;
+        Ok(query::tenant_detail(&self.docs.current(), &t))
     }
 
     pub fn health(&self) -> Arc<FleetSnapshot> {

@@ -218,8 +218,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                 state.metrics.refused(Refusal::IdentityUnavailable);
                 // A public page (the login page) still renders, anonymously.
                 if !found.is_some_and(|p| p.access == Access::Public) {
-                    let v = e.client_view();
-                    return ApiError::new(v.code, v.message).into_response();
+                    return ApiError::from(e).into_response();
                 }
                 None
             }

@@ -7,29 +7,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures::Stream;
-use model::fleet::{FleetIssue, RoutingConfig, ServiceKind, TenantId};
 use model::views::{
-    DocMeta, FleetHealthPage, InstanceQuery, PlacementOverview, TenantDetail, TenantPage,
+    FleetHealthPage, InstanceQuery, PlacementOverview, RoutingView, TenantDetail, TenantPage,
     TenantQuery,
 };
 use model::ErrorCode;
-use serde::Serialize;
 use std::convert::Infallible;
 use std::time::Duration;
-
-fn kind_param(kind: &str) -> Result<ServiceKind, ApiError> {
-    ServiceKind::parse(kind)
-        .filter(|k| *k != ServiceKind::Gateway)
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::BadRequest,
-                format!(
-                    "unknown service kind {:?}; one of aggregate, projection, runner",
-                    kind.chars().take(32).collect::<String>()
-                ),
-            )
-        })
-}
 
 pub async fn placements(State(s): State<AppState>) -> Json<Vec<PlacementOverview>> {
     Json(s.fleet.placements())
@@ -39,27 +23,11 @@ pub async fn placement(
     State(s): State<AppState>,
     Path(kind): Path<String>,
 ) -> Result<Json<PlacementOverview>, ApiError> {
-    let kind = kind_param(&kind)?;
-    s.fleet
-        .placement(kind)
-        .map(Json)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no placement map for {kind}")))
-}
-
-#[derive(Serialize)]
-pub struct RoutingView {
-    pub routing: RoutingConfig,
-    pub meta: DocMeta,
-    pub issues: Vec<FleetIssue>,
+    Ok(Json(s.fleet.placement(&kind)?))
 }
 
 pub async fn routing(State(s): State<AppState>) -> Json<RoutingView> {
-    let (routing, meta) = s.fleet.routing();
-    Json(RoutingView {
-        issues: routing.validate(),
-        routing: (*routing).clone(),
-        meta,
-    })
+    Json(s.fleet.routing_view())
 }
 
 /// Query-string errors are `bad_request` with the field named.
@@ -80,8 +48,7 @@ pub async fn tenant(
     State(s): State<AppState>,
     Path(t): Path<String>,
 ) -> Result<Json<TenantDetail>, ApiError> {
-    let t = TenantId::parse(&t).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
-    Ok(Json(s.fleet.tenant(&t)))
+    Ok(Json(s.fleet.tenant(&t)?))
 }
 
 pub async fn health(

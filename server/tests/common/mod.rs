@@ -133,23 +133,4 @@ pub async fn body_json(res: Response<Body>) -> serde_json::Value {
     serde_json::from_str(&s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
-/// The NATS server for suites that need one (CONTROL_TEST_NATS_URL, which
-/// scripts/test.sh sets after starting nats-server). Missing: a loud SKIPPED
-/// line, or a failure under CI=true.
-pub fn nats_url(test: &str) -> Option<String> {
-    use std::io::Write;
-    match std::env::var("CONTROL_TEST_NATS_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{test}: CONTROL_TEST_NATS_URL is not set under CI=true; the NATS suite must run");
-            }
-            // Written to the real stderr so the test harness does not swallow it.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n*** SKIPPED {test}: CONTROL_TEST_NATS_URL not set (scripts/test.sh starts nats-server) ***\n"
-            );
-            None
-        }
-    }
-}
+pub use test_support::nats_url;

@@ -1,0 +1,132 @@
+//! What the test suites share, so each suite does not carry its own copy:
+//! the gate for real components (a loud SKIPPED line, a failure under
+//! `CI=true`), a raw HTTP/1.1 client for talking to simulators exactly as
+//! written, `eventually`, and busy cores for concurrency tests.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Whether this run must not skip a suite for a missing component.
+pub fn under_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// The value of `var` naming a real component (e.g. `CONTROL_TEST_NATS_URL`,
+/// which scripts/test.sh sets after starting nats-server). Missing: a loud
+/// SKIPPED line on the real stderr (the harness does not swallow it), or a
+/// panic under `CI=true`.
+pub fn component(var: &str, test: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            assert!(
+                !under_ci(),
+                "{test}: {var} is not set under CI=true; this suite must run"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** SKIPPED {test}: {var} not set (scripts/test.sh provides it) ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// The NATS server for suites that need one.
+pub fn nats_url(test: &str) -> Option<String> {
+    component("CONTROL_TEST_NATS_URL", test)
+}
+
+/// Polls `f` every 25 ms until it gives a value; panics naming `what` after
+/// `deadline`.
+pub async fn eventually<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// One HTTP/1.1 exchange written by hand (`Connection: close`), with a
+/// 5 s limit: the status and the body, or why there was none.
+pub async fn http(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String), String> {
+    request(method, addr, path, None, body).await
+}
+
+/// `http` with an optional bearer token.
+pub async fn request(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    bearer: Option<&str>,
+    body: &str,
+) -> Result<(u16, String), String> {
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let run = async {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or("no status")?;
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+        Ok((status, body))
+    };
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .map_err(|_| "timeout".to_owned())?
+}
+
+/// Keeps every core busy while it lives (one spinning process per core,
+/// outside the test's runtime): races an idle machine hides show up.
+pub struct BusyCores(Vec<std::process::Child>);
+
+impl BusyCores {
+    pub fn start() -> Self {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self(
+            (0..n)
+                .filter_map(|_| {
+                    std::process::Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .stdout(std::process::Stdio::null())
+                        .spawn()
+                        .ok()
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for BusyCores {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
