@@ -28,7 +28,7 @@ fn token(alg: Algorithm) -> String {
         .as_secs();
     let claims = serde_json::json!({"sub": "u-bench", "session_id": "s-bench", "iss": "gateway", "aud": "control", "exp": now + 3600, "iat": now});
     let (key, kid) = match alg {
-        Algorithm::HS256 => (EncodingKey::from_secret(SECRET), None),
+        Algorithm::HS256 => (EncodingKey::from_secret(SECRET).unwrap(), None),
         Algorithm::RS256 => (
             EncodingKey::from_rsa_pem(&fixture("rsa1.pem")).unwrap(),
             Some("rsa-1"),

@@ -7,7 +7,7 @@
 
 use crate::store::{BucketOptions, EventLog, Key, Kv, StoreError, Substrate};
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::sync::{Arc, Mutex};

@@ -7,8 +7,13 @@
 //! by `kid` from the configured key set, never from `jku`/`x5u` (a token
 //! that names either is refused); `exp`, `iss`, `aud`, `sub` and
 //! `session_id` are required; a small leeway applies to time claims; an
-//! oversized token is refused before parsing.
+//! oversized token is refused before parsing. As RFC 7515/8725 ask, a token
+//! is also refused whatever its signature when its header has `crit` (no
+//! extension is understood), a `typ` other than JWT or at+jwt, or `cty`
+//! (nested tokens are not accepted), or when `iat` is in the future beyond
+//! the leeway.
 
+use base64::Engine as _;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -25,6 +30,12 @@ pub enum TokenError {
     AlgorithmNotAllowed,
     #[error("token names a key location (jku/x5u); refused")]
     UntrustedKeyLocation,
+    #[error("token has critical header extensions; refused")]
+    CriticalHeader,
+    #[error("token type not allowed")]
+    TypeNotAllowed,
+    #[error("nested token (cty); refused")]
+    NestedToken,
     #[error("unknown signing key")]
     UnknownKey,
     #[error("bad signature")]
@@ -33,6 +44,8 @@ pub enum TokenError {
     Expired,
     #[error("not yet valid")]
     NotYetValid,
+    #[error("issued in the future")]
+    IssuedInFuture,
     #[error("wrong issuer")]
     WrongIssuer,
     #[error("wrong audience")]
@@ -124,6 +137,42 @@ struct Claims {
     sub: Option<String>,
     session_id: Option<String>,
     exp: Option<u64>,
+    iat: Option<u64>,
+}
+
+/// The `typ` values of an access token (RFC 7519 §5.1, RFC 9068 §2.1),
+/// compared case-insensitively; `application/` may be left out (RFC 7515
+/// §4.1.9).
+const ALLOWED_TYPES: [&str; 2] = ["jwt", "at+jwt"];
+
+/// Header checks on the JSON itself rather than on jsonwebtoken's `Header`,
+/// so that a member's presence counts even with a `null` value.
+fn check_header(token: &str) -> Result<(), TokenError> {
+    let first = token.split('.').next().unwrap_or_default();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(first)
+        .map_err(|_| TokenError::Malformed)?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
+    if header.contains_key("crit") {
+        return Err(TokenError::CriticalHeader);
+    }
+    if header.contains_key("cty") {
+        return Err(TokenError::NestedToken);
+    }
+    match header.get("typ") {
+        None => Ok(()),
+        Some(serde_json::Value::String(t)) => {
+            let t = t.to_ascii_lowercase();
+            let t = t.strip_prefix("application/").unwrap_or(&t);
+            if ALLOWED_TYPES.contains(&t) {
+                Ok(())
+            } else {
+                Err(TokenError::TypeNotAllowed)
+            }
+        }
+        Some(_) => Err(TokenError::TypeNotAllowed),
+    }
 }
 
 /// A token that passed every check, and when it stops being valid.
@@ -164,6 +213,7 @@ impl TokenValidator {
         if token.len() > self.cfg.max_len {
             return Err(TokenError::TooLarge);
         }
+        check_header(token)?;
         let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.jku.is_some() || header.x5u.is_some() {
             return Err(TokenError::UntrustedKeyLocation);
@@ -179,7 +229,9 @@ impl TokenValidator {
                 .hs256_secret
                 .as_deref()
                 .ok_or(TokenError::AlgorithmNotAllowed)?;
-            hs_key = DecodingKey::from_secret(secret);
+            // An empty secret is refused by config; never accept with one.
+            hs_key =
+                DecodingKey::from_secret(secret).map_err(|_| TokenError::AlgorithmNotAllowed)?;
             &hs_key
         } else {
             let kid = header.kid.as_deref().ok_or(TokenError::UnknownKey)?;
@@ -208,6 +260,15 @@ impl TokenValidator {
             K::InvalidAlgorithm => TokenError::AlgorithmNotAllowed,
             _ => TokenError::Malformed,
         })?;
+        // jsonwebtoken does not check `iat`: a token minted "later" means a
+        // clock or issuer fault, not a token to trust now.
+        if data
+            .claims
+            .iat
+            .is_some_and(|iat| iat > jsonwebtoken::get_current_timestamp() + self.cfg.leeway_secs)
+        {
+            return Err(TokenError::IssuedInFuture);
+        }
         let sub = data
             .claims
             .sub

@@ -46,7 +46,7 @@ fn validator() -> TokenValidator {
 
 fn sign(alg: Algorithm, kid: Option<&str>, claims: &serde_json::Value) -> String {
     let key = match alg {
-        Algorithm::HS256 => EncodingKey::from_secret(SECRET),
+        Algorithm::HS256 => EncodingKey::from_secret(SECRET).unwrap(),
         Algorithm::RS256 => EncodingKey::from_rsa_pem(&fixture(if kid == Some("rsa-2") {
             "rsa2.pem"
         } else {
@@ -60,6 +60,19 @@ fn sign(alg: Algorithm, kid: Option<&str>, claims: &serde_json::Value) -> String
     let mut h = Header::new(alg);
     h.kid = kid.map(str::to_owned);
     encode(&h, claims, &key).unwrap()
+}
+
+/// RS256 with key rsa-1 and the header `edit` makes.
+fn sign_with(edit: impl FnOnce(&mut Header), claims: &serde_json::Value) -> String {
+    let mut h = Header::new(Algorithm::RS256);
+    h.kid = Some("rsa-1".into());
+    edit(&mut h);
+    encode(
+        &h,
+        claims,
+        &EncodingKey::from_rsa_pem(&fixture("rsa1.pem")).unwrap(),
+    )
+    .unwrap()
 }
 
 fn b64(v: &[u8]) -> String {
@@ -132,7 +145,7 @@ fn the_negative_corpus_is_refused() {
     let confused = encode(
         &Header::new(Algorithm::HS256),
         &c,
-        &EncodingKey::from_secret(&fixture("rsa1.pub.pem")),
+        &EncodingKey::from_secret(&fixture("rsa1.pub.pem")).unwrap(),
     )
     .unwrap();
     // A key location in the header: never followed, always refused.
@@ -255,10 +268,83 @@ fn the_negative_corpus_is_refused() {
             format!("{good}{}", "A".repeat(9000)),
             TokenError::TooLarge,
         ),
+        // Refused whatever the signature (RFC 7515 §4.1.11, RFC 8725 §3.11).
+        (
+            "crit header",
+            sign_with(|h| h.crit = Some(vec!["exp".into()]), &c),
+            TokenError::CriticalHeader,
+        ),
+        (
+            "crit b64 (the one jsonwebtoken knows)",
+            sign_with(
+                |h| {
+                    h.crit = Some(vec!["b64".into()]);
+                    h.extras.insert("b64", true);
+                },
+                &c,
+            ),
+            TokenError::CriticalHeader,
+        ),
+        (
+            "typ of another kind of JWT",
+            sign_with(|h| h.typ = Some("dpop+jwt".into()), &c),
+            TokenError::TypeNotAllowed,
+        ),
+        (
+            "typ not a string",
+            sign_with(
+                |h| {
+                    h.typ = None;
+                    h.extras.insert("typ", 1);
+                },
+                &c,
+            ),
+            TokenError::TypeNotAllowed,
+        ),
+        (
+            "cty (nested token)",
+            sign_with(|h| h.cty = Some("JWT".into()), &c),
+            TokenError::NestedToken,
+        ),
+        (
+            "iat in the future beyond the leeway",
+            sign(
+                Algorithm::RS256,
+                Some("rsa-1"),
+                &with("iat", json!(now() + 3600)),
+            ),
+            TokenError::IssuedInFuture,
+        ),
     ];
     for (name, token, want) in corpus {
         assert_eq!(v.validate(&token), Err(want), "{name}");
     }
+}
+
+#[test]
+fn access_token_types_and_a_recent_iat_are_accepted() {
+    let v = validator();
+    for typ in [
+        "JWT",
+        "jwt",
+        "at+jwt",
+        "AT+JWT",
+        "application/at+jwt",
+        "application/JWT",
+    ] {
+        assert!(
+            v.validate(&sign_with(|h| h.typ = Some(typ.into()), &claims()))
+                .is_ok(),
+            "{typ}"
+        );
+    }
+    assert!(v.validate(&sign_with(|h| h.typ = None, &claims())).is_ok());
+    // Within the 30 s leeway: a Gateway clock slightly ahead is tolerated.
+    let mut c = claims();
+    c["iat"] = json!(now() + 20);
+    assert!(v
+        .validate(&sign(Algorithm::RS256, Some("rsa-1"), &c))
+        .is_ok());
 }
 
 #[test]

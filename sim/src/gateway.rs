@@ -431,11 +431,8 @@ impl Iam {
             .last()
             .ok_or_else(|| Fail::new(StatusCode::INTERNAL_SERVER_ERROR, "no signing key"))?;
         let signed = match &self.inner.hs256 {
-            Some(secret) => encode(
-                &Header::new(Algorithm::HS256),
-                &claims,
-                &EncodingKey::from_secret(&secret.0),
-            ),
+            Some(secret) => EncodingKey::from_secret(&secret.0)
+                .and_then(|k| encode(&Header::new(Algorithm::HS256), &claims, &k)),
             None => {
                 let mut header = Header::new(Algorithm::EdDSA);
                 header.kid = Some(key.kid.clone());
@@ -499,9 +496,11 @@ impl Iam {
         let mut st = self.state();
         // The configured algorithm only: a shared secret, or a key by kid.
         let (alg, key) = match &self.inner.hs256 {
-            Some(secret) if head.alg == Algorithm::HS256 => {
-                (Algorithm::HS256, DecodingKey::from_secret(&secret.0))
-            }
+            Some(secret) if head.alg == Algorithm::HS256 => (
+                Algorithm::HS256,
+                DecodingKey::from_secret(&secret.0)
+                    .map_err(|_| Fail::unauthorized(INVALID_TOKEN))?,
+            ),
             None if head.alg == Algorithm::EdDSA => {
                 let kid = head.kid.ok_or_else(|| Fail::unauthorized(INVALID_TOKEN))?;
                 let key = st

@@ -6,7 +6,7 @@
 
 use super::{now_ms, FleetDocs, FleetState};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use model::fleet::{ServiceKind, ShardId};
@@ -17,6 +17,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Semaphore};
+
+/// Cap on a probe answer's body; `/metrics` of a service is far smaller.
+const MAX_BODY: usize = 1 << 20;
+/// The stable probe error for a body over [`MAX_BODY`].
+const BODY_TOO_LARGE: &str = "body over 1 MiB";
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
 
@@ -117,26 +122,100 @@ async fn get(
         msg
     })?;
     let status = res.status().as_u16();
-    let body = res
-        .into_body()
+    // Reading stops at the cap: an endpoint cannot make the poller buffer
+    // an unbounded body.
+    let body = Limited::new(res.into_body(), MAX_BODY)
         .collect()
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                BODY_TOO_LARGE.to_owned()
+            } else {
+                e.to_string()
+            }
+        })?
         .to_bytes();
     Ok((status, body, started.elapsed()))
 }
 
 /// `<kind>_build_info{service="..",version="..",git_sha=".."} 1` → (version, sha).
+/// The first sample of exactly that metric name whose line parses as
+/// Prometheus text format is used; its labels must include both names.
 pub fn parse_build_info(metrics: &str, kind: ServiceKind) -> Option<(String, String)> {
-    let prefix = format!("{}_build_info{{", kind.as_str());
-    let line = metrics.lines().find(|l| l.starts_with(&prefix))?;
-    let labels = &line[prefix.len()..line.find('}')?];
-    let label = |name: &str| {
-        let start = labels.find(&format!("{name}=\""))? + name.len() + 2;
-        let end = labels[start..].find('"')? + start;
-        Some(labels[start..end].to_owned())
+    let name = format!("{}_build_info", kind.as_str());
+    let labels = metrics.lines().find_map(|l| sample_labels(l, &name))?;
+    let label = |want: &str| {
+        labels
+            .iter()
+            .find(|(n, _)| n == want)
+            .map(|(_, v)| v.clone())
     };
     Some((label("version")?, label("git_sha")?))
+}
+
+/// The labels of one sample line of metric `name`, or `None` when the line
+/// is another metric, a comment, or does not parse. Grammar (Prometheus text
+/// exposition format 0.0.4): `name{l="v",...} value [timestamp]`, label
+/// values escaped with `\\`, `\"` and `\n`.
+fn sample_labels(line: &str, name: &str) -> Option<Vec<(String, String)>> {
+    let rest = line.trim_start_matches([' ', '\t']).strip_prefix(name)?;
+    // `{` must follow the name itself: `x_build_info_total{` is another metric.
+    let mut rest = rest.trim_start_matches([' ', '\t']).strip_prefix('{')?;
+    let mut labels: Vec<(String, String)> = Vec::new();
+    loop {
+        rest = rest.trim_start_matches([' ', '\t']);
+        if let Some(r) = rest.strip_prefix('}') {
+            rest = r;
+            break;
+        }
+        let name_len = rest
+            .char_indices()
+            .find(|&(i, c)| !(c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())))
+            .map_or(rest.len(), |(i, _)| i);
+        if name_len == 0 {
+            return None;
+        }
+        let label = &rest[..name_len];
+        rest = rest[name_len..]
+            .trim_start_matches([' ', '\t'])
+            .strip_prefix('=')?
+            .trim_start_matches([' ', '\t'])
+            .strip_prefix('"')?;
+        let mut value = String::new();
+        let mut chars = rest.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (i, '"') => break i,
+                (_, '\\') => match chars.next()?.1 {
+                    '\\' => value.push('\\'),
+                    '"' => value.push('"'),
+                    'n' => value.push('\n'),
+                    _ => return None,
+                },
+                (_, c) => value.push(c),
+            }
+        };
+        rest = &rest[end + 1..];
+        if labels.iter().any(|(n, _)| n == label) {
+            return None;
+        }
+        labels.push((label.to_owned(), value));
+        rest = rest.trim_start_matches([' ', '\t']);
+        if let Some(r) = rest.strip_prefix(',') {
+            rest = r;
+        } else if !rest.starts_with('}') {
+            return None;
+        }
+    }
+    // A sample has a value (and maybe a timestamp) after the labels.
+    let mut fields = rest.split_ascii_whitespace();
+    fields.next()?.parse::<f64>().ok()?;
+    match (fields.next(), fields.next()) {
+        (None, _) => {}
+        (Some(ts), None) if ts.parse::<i64>().is_ok() => {}
+        _ => return None,
+    }
+    Some(labels)
 }
 
 async fn probe(
@@ -223,11 +302,19 @@ async fn probe(
                     h.last_error = Some(format!("/ready: {e}"));
                 }
             }
-            if let Ok((200, body, _)) = &metrics {
-                if let Some((v, sha)) = parse_build_info(&String::from_utf8_lossy(body), t.kind) {
-                    h.version = Some(v);
-                    h.git_sha = Some(sha);
+            match &metrics {
+                Ok((200, body, _)) => {
+                    if let Some((v, sha)) = parse_build_info(&String::from_utf8_lossy(body), t.kind)
+                    {
+                        h.version = Some(v);
+                        h.git_sha = Some(sha);
+                    }
                 }
+                // An oversized /metrics leaves the status alone but is said.
+                Err(e) if e == BODY_TOO_LARGE && h.last_error.is_none() => {
+                    h.last_error = Some(format!("/metrics: {e}"));
+                }
+                _ => {}
             }
         }
     }
@@ -389,6 +476,7 @@ fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn build_info_is_parsed_from_metrics() {
@@ -405,5 +493,109 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn label_names_match_exactly() {
+        // `api_version` must not be read as `version`, wherever it stands.
+        let m = "runner_build_info{api_version=\"x\",git_sha=\"abc\"} 1\n";
+        assert_eq!(parse_build_info(m, ServiceKind::Runner), None);
+        let m = "runner_build_info{api_version=\"x\",version=\"2.0\",git_sha=\"abc\"} 1\n";
+        assert_eq!(
+            parse_build_info(m, ServiceKind::Runner),
+            Some(("2.0".into(), "abc".into()))
+        );
+        // Nor a longer metric name for the build info.
+        let m = "runner_build_info_total{version=\"9\",git_sha=\"z\"} 1\n\
+                 runner_build_info{version=\"1\",git_sha=\"a\"} 1\n";
+        assert_eq!(
+            parse_build_info(m, ServiceKind::Runner),
+            Some(("1".into(), "a".into()))
+        );
+    }
+
+    #[test]
+    fn escaped_label_values_are_unescaped() {
+        let m = r#"runner_build_info{version="1.0 \"rc\" \\ x\nnext",git_sha="a,b}c"} 1"#;
+        assert_eq!(
+            parse_build_info(m, ServiceKind::Runner),
+            Some(("1.0 \"rc\" \\ x\nnext".into(), "a,b}c".into()))
+        );
+        // Whitespace, a trailing comma and a timestamp are allowed.
+        let m = "runner_build_info { version = \"1\" , git_sha=\"s\", } 1 1700000000000";
+        assert_eq!(
+            parse_build_info(m, ServiceKind::Runner),
+            Some(("1".into(), "s".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_skipped() {
+        for bad in [
+            r#"runner_build_info{version="1",git_sha="a"}"#, // no value
+            r#"runner_build_info{version="1",git_sha="a"} one"#,
+            r#"runner_build_info{version="1" git_sha="a"} 1"#, // no comma
+            r#"runner_build_info{version="1\q",git_sha="a"} 1"#, // bad escape
+            r#"runner_build_info{version="1,git_sha="a"} 1"#,  // unterminated
+            r#"runner_build_info{version="1",version="2",git_sha="a"} 1"#,
+            r#"runner_build_info{1version="1",git_sha="a"} 1"#,
+            r#"# runner_build_info{version="1",git_sha="a"} 1"#,
+            r#"runner_build_info{version="1",git_sha="a"} 1 2 3"#,
+        ] {
+            assert_eq!(parse_build_info(bad, ServiceKind::Runner), None, "{bad}");
+        }
+    }
+
+    /// An endpoint that streams a body without end: the probe must stop
+    /// reading at the cap rather than buffer it all.
+    #[tokio::test]
+    async fn an_oversized_body_is_a_probe_error_and_reading_stops() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut req = [0u8; 4096];
+            let _ = sock.read(&mut req).await.unwrap();
+            let head = b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000\r\n\r\n";
+            sock.write_all(head).await.unwrap();
+            let chunk = vec![b'#'; 64 * 1024];
+            let mut sent = 0usize;
+            while sock.write_all(&chunk).await.is_ok() {
+                sent += chunk.len();
+                if sent > 256 << 20 {
+                    break;
+                }
+            }
+            sent
+        });
+        let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let cor = CorrelationId::from_random(random16());
+        let got = get(&client, &format!("http://{addr}/metrics"), &cor).await;
+        assert_eq!(got.err().as_deref(), Some(BODY_TOO_LARGE));
+        drop(client);
+        let sent = server.await.unwrap();
+        // The cap plus what socket buffers held, far from the 256 MiB offered.
+        assert!(sent < 32 << 20, "server sent {sent} bytes");
+    }
+
+    #[tokio::test]
+    async fn a_body_under_the_cap_is_read() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut req = [0u8; 4096];
+            let _ = sock.read(&mut req).await.unwrap();
+            let body = vec![b'#'; MAX_BODY];
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            sock.write_all(head.as_bytes()).await.unwrap();
+            sock.write_all(&body).await.unwrap();
+        });
+        let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let cor = CorrelationId::from_random(random16());
+        let (status, body, _) = get(&client, &format!("http://{addr}/metrics"), &cor)
+            .await
+            .unwrap();
+        assert_eq!((status, body.len()), (200, MAX_BODY));
     }
 }

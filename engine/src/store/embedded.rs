@@ -10,7 +10,7 @@ use super::{
 };
 use async_trait::async_trait;
 use bytes::Bytes;
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -36,6 +36,9 @@ const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log_recor
 const LOG_SEQ: TableDefinition<&str, u64> = TableDefinition::new("log_seq");
 
 const CHANNEL: usize = 1024;
+
+mod upgrade;
+pub use upgrade::BACKUP as V2_BACKUP_FILE;
 
 /// A stored change as the event watchers and `history` see.
 fn change(key: &str, op: u8, value: Bytes, revision: Revision) -> KvEvent {
@@ -93,13 +96,22 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the store file `control.redb` in `dir`.
+    /// Opens (or creates) the store file `control.redb` in `dir`. A file
+    /// written by redb 2.x (releases before the redb 4 upgrade) is upgraded
+    /// on open, the old one kept as [`V2_BACKUP_FILE`] beside it.
     pub async fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join("control.redb");
         let dir = dir.to_path_buf();
         let db = blocking(move || {
             std::fs::create_dir_all(&dir).map_err(unavailable)?;
-            let db = Database::create(&path).map_err(unavailable)?;
+            let db = match Database::create(&path) {
+                // Written by a release on redb 2: upgraded once, here.
+                Err(DatabaseError::UpgradeRequired(_)) => {
+                    upgrade::from_v2(&dir, &path)?;
+                    Database::create(&path).map_err(unavailable)?
+                }
+                other => other.map_err(unavailable)?,
+            };
             let w = db.begin_write().map_err(unavailable)?;
             w.open_table(LATEST).map_err(unavailable)?;
             w.open_table(CHANGES).map_err(unavailable)?;
@@ -501,7 +513,13 @@ impl Kv for EmbeddedKv {
                 }
             }
             loop {
-                match live.recv().await {
+                // Ends with the subscriber, not at the next change: the task
+                // holds the database open.
+                let next_change = tokio::select! {
+                    r = live.recv() => r,
+                    _ = tx.closed() => return,
+                };
+                match next_change {
                     Ok(e) => {
                         if e.revision() <= last {
                             continue;
@@ -644,7 +662,13 @@ impl EventLog for EmbeddedLog {
                 }
             }
             loop {
-                match live.recv().await {
+                // Ends with the subscriber, not at the next change: the task
+                // holds the database open.
+                let next_change = tokio::select! {
+                    r = live.recv() => r,
+                    _ = tx.closed() => return,
+                };
+                match next_change {
                     Ok(r) if r.seq < next => {}
                     Ok(r) if r.seq == next => {
                         next += 1;
