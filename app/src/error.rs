@@ -36,11 +36,11 @@ impl FromServerFnError for AppError {
         match value {
             ServerFnErrorErr::Args(m) => Self::new(
                 ErrorCode::BadRequest,
-                format!("invalid arguments: {}", detail(&m)),
+                format!("invalid arguments: {}", model::error::safe_serde_detail(&m)),
             ),
             ServerFnErrorErr::Deserialization(m) => Self::new(
                 ErrorCode::MalformedJson,
-                format!("could not decode: {}", detail(&m)),
+                format!("could not decode: {}", model::error::safe_serde_detail(&m)),
             ),
             ServerFnErrorErr::Request(_) => {
                 Self::new(ErrorCode::Network, "the server could not be reached")

@@ -5,8 +5,9 @@
 //! real error is logged once, here.
 
 use crate::middleware::ids::RequestIds;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -95,11 +96,10 @@ where
                 JsonRejection::JsonSyntaxError(_) => {
                     ApiError::new(ErrorCode::MalformedJson, "request body is not valid JSON")
                 }
-                JsonRejection::JsonDataError(e) => {
-                    // serde's message names the field; the body is not echoed.
-                    let detail: String = e.body_text().chars().take(200).collect();
-                    ApiError::new(ErrorCode::BadRequest, detail)
-                }
+                JsonRejection::JsonDataError(e) => ApiError::new(
+                    ErrorCode::BadRequest,
+                    field_detail::<serde_json::Error>("body", &e),
+                ),
                 JsonRejection::BytesRejection(_) => ApiError::new(
                     ErrorCode::PayloadTooLarge,
                     "request body too large or unreadable",
@@ -110,12 +110,66 @@ where
     }
 }
 
-fn code_for_status(s: StatusCode) -> ErrorCode {
+/// `Query<T>` whose rejections are `bad_request` naming the parameter and
+/// what it allows, never the value sent.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    Query<T>: FromRequestParts<S, Rejection = QueryRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Self(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::new(
+                ErrorCode::BadRequest,
+                field_detail::<serde::de::value::Error>("query", &e),
+            )),
+            Err(_) => Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "the query string is not valid",
+            )),
+        }
+    }
+}
+
+/// `<where> parameter `<field>`: <what is allowed>` from an axum
+/// deserialisation rejection. axum runs serde through `serde_path_to_error`,
+/// so the field is in the error chain; the value is left out
+/// (`model::error::safe_serde_detail`).
+fn field_detail<E>(place: &str, rejection: &(dyn std::error::Error + 'static)) -> String
+where
+    E: std::error::Error + 'static,
+{
+    let mut cur = rejection.source();
+    while let Some(e) = cur {
+        if let Some(p) = e.downcast_ref::<serde_path_to_error::Error<E>>() {
+            let detail = model::error::safe_serde_detail(&p.inner().to_string());
+            // The path holds our own field names; an unknown field fails at
+            // its parent (`.` at the top), so its name is not in it.
+            let path = p.path().to_string();
+            return if path == "." {
+                format!("{place}: {detail}")
+            } else {
+                let path: String = path.chars().take(64).collect();
+                format!("{place} field `{path}`: {detail}")
+            };
+        }
+        cur = e.source();
+    }
+    format!("the {place} is not valid")
+}
+
+pub(crate) fn code_for_status(s: StatusCode) -> ErrorCode {
     match s.as_u16() {
         401 => ErrorCode::Unauthenticated,
         403 => ErrorCode::Forbidden,
         404 => ErrorCode::NotFound,
         409 => ErrorCode::Conflict,
+        429 => ErrorCode::RateLimited,
         405 => ErrorCode::MethodNotAllowed,
         408 | 504 => ErrorCode::Timeout,
         413 => ErrorCode::PayloadTooLarge,
@@ -207,6 +261,7 @@ fn default_message(code: ErrorCode) -> &'static str {
         ErrorCode::TenantMismatch => "x-tenant-id does not match the path",
         ErrorCode::Conflict => "conflict",
         ErrorCode::Upstream => "upstream error",
+        ErrorCode::RateLimited => "too many attempts; try again later",
     }
 }
 

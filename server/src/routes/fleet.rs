@@ -1,9 +1,9 @@
 //! `/admin/v1/placement`, `/routing`, `/tenants`, `/fleet/health`: the
 //! fleet reads, over `engine::fleet::FleetService`.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures::Stream;
@@ -23,10 +23,7 @@ fn kind_param(kind: &str) -> Result<ServiceKind, ApiError> {
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::BadRequest,
-                format!(
-                    "unknown service kind {:?}; one of aggregate, projection, runner",
-                    kind.chars().take(32).collect::<String>()
-                ),
+                "kind: expected one of aggregate, projection, runner",
             )
         })
 }
@@ -62,17 +59,10 @@ pub async fn routing(State(s): State<AppState>) -> Json<RoutingView> {
     })
 }
 
-/// Query-string errors are `bad_request` with the field named.
 pub async fn tenants(
     State(s): State<AppState>,
-    q: Result<Query<TenantQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<TenantQuery>,
 ) -> Result<Json<TenantPage>, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            ErrorCode::BadRequest,
-            e.body_text().chars().take(200).collect::<String>(),
-        )
-    })?;
     Ok(Json(s.fleet.tenants(&q)))
 }
 
@@ -86,14 +76,8 @@ pub async fn tenant(
 
 pub async fn health(
     State(s): State<AppState>,
-    q: Result<Query<InstanceQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<InstanceQuery>,
 ) -> Result<Json<FleetHealthPage>, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            ErrorCode::BadRequest,
-            e.body_text().chars().take(200).collect::<String>(),
-        )
-    })?;
     Ok(Json(s.fleet.health_page(&q)))
 }
 
