@@ -7,8 +7,8 @@
 use crate::middleware::ids::RequestIds;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
-use axum::http::request::Parts;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -147,20 +147,35 @@ where
     let mut cur = rejection.source();
     while let Some(e) = cur {
         if let Some(p) = e.downcast_ref::<serde_path_to_error::Error<E>>() {
-            let detail = model::error::safe_serde_detail(&p.inner().to_string());
-            // The path holds our own field names; an unknown field fails at
-            // its parent (`.` at the top), so its name is not in it.
-            let path = p.path().to_string();
+            let inner = p.inner().to_string();
+            let detail = model::error::safe_serde_detail(&inner);
+            // The path holds our own field names, except for an unknown
+            // field, whose name (the caller's input) is its last segment.
+            let mut path = p.path().to_string();
+            if inner.starts_with("unknown field") {
+                path = match path.rsplit_once('.') {
+                    Some((parent, _)) if !parent.is_empty() => parent.to_owned(),
+                    _ => ".".to_owned(),
+                };
+                return if path == "." {
+                    format!("{place}: unknown field, {detail}")
+                } else {
+                    format!("{place} field `{}`: unknown field, {detail}", short(&path))
+                };
+            }
             return if path == "." {
                 format!("{place}: {detail}")
             } else {
-                let path: String = path.chars().take(64).collect();
-                format!("{place} field `{path}`: {detail}")
+                format!("{place} field `{}`: {detail}", short(&path))
             };
         }
         cur = e.source();
     }
     format!("the {place} is not valid")
+}
+
+fn short(path: &str) -> String {
+    path.chars().take(64).collect()
 }
 
 pub(crate) fn code_for_status(s: StatusCode) -> ErrorCode {

@@ -14,7 +14,6 @@ use crate::config::{Config, FleetSource, StoreBackend};
 use crate::state::AppState;
 use app::{shell, App};
 use axum::extract::{Request, State};
-use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use axum::Router;
 use engine::audit::AuditLog;
@@ -362,9 +361,9 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            let _ = tx.send(());
-        });
+        shutdown_signal().await;
+        let _ = tx.send(());
+    });
     let mut server = std::pin::pin!(std::future::IntoFuture::into_future(server));
     tokio::select! {
         res = &mut server => res,

@@ -94,13 +94,23 @@ async fn bad_query_parameters_name_the_field_and_what_is_allowed() {
     let b = body_json(res).await;
     assert_eq!(b["code"], "bad_request");
     let m = b["message"].as_str().unwrap();
-    assert!(m.contains("`sort`") && m.contains("expected one of"), "{m}");
+    assert!(
+        m.contains("`sort`") && m.contains("expected `tenant`"),
+        "{m}"
+    );
     assert!(b["request_id"].is_string());
 
     let res = a.get("/admin/v1/fleet/health?page=x").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let m = body_json(res).await["message"].as_str().unwrap().to_owned();
     assert!(m.contains("`page`"), "{m}");
+
+    let res = a.get("/admin/v1/tenants?nope=1").await;
+    let m = body_json(res).await["message"].as_str().unwrap().to_owned();
+    assert!(
+        m.starts_with("query: unknown field, expected one of `q`"),
+        "{m}"
+    );
 }
 
 #[tokio::test]
@@ -126,7 +136,11 @@ async fn no_error_body_echoes_the_callers_input() {
     // A bad tenant id in the path and in the header.
     for (path, header) in [(upper.as_str(), "acme"), ("acme", upper.as_str())] {
         let res = a.get_tenant(path, Some(header)).await;
-        answers.push((format!("tenant {path} / {header}"), res.status(), body_string(res).await));
+        answers.push((
+            format!("tenant {path} / {header}"),
+            res.status(),
+            body_string(res).await,
+        ));
     }
     // JSON bodies: a wrong type, an unknown field, a bad value.
     for body in [

@@ -102,9 +102,7 @@ async fn a_wrong_password_without_javascript_goes_back_to_the_page_with_the_mess
     assert!(html.contains(r#"data-testid="login-error""#));
 
     // Nothing from the query string is rendered.
-    let page = a
-        .get_anon("/login?error=%3Cb%3Ezq9canary%3C%2Fb%3E")
-        .await;
+    let page = a.get_anon("/login?error=%3Cb%3Ezq9canary%3C%2Fb%3E").await;
     let html = body_string(page).await;
     assert!(!html.contains("zq9canary"));
     assert!(html.contains("sign-in failed; try again"));
@@ -191,7 +189,11 @@ async fn wrong_logins_for_one_user_are_throttled_with_retry_after_and_audited() 
     assert_eq!(e.record.outcome, Outcome::Denied);
     assert_eq!(e.record.target, "user/operator");
     assert!(
-        e.record.reason.as_deref().unwrap().starts_with("rate limited"),
+        e.record
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("rate limited"),
         "{:?}",
         e.record.reason
     );
@@ -209,10 +211,7 @@ async fn wrong_logins_for_one_user_are_throttled_with_retry_after_and_audited() 
     // Without JavaScript the throttled form goes back to the page.
     let res = Login::new("operator", "wrong").no_js().send(&a).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        location(&res),
-        "/login?error=rate_limited&next=%2Ftenants"
-    );
+    assert_eq!(location(&res), "/login?error=rate_limited&next=%2Ftenants");
 }
 
 #[tokio::test]

@@ -55,7 +55,9 @@ pub fn login_error_message(code: &str) -> &'static str {
     match code {
         "unauthenticated" => "invalid username or password",
         "rate_limited" => "too many sign-in attempts; wait a minute and try again",
-        "cross_site" => "the sign-in form was not sent from this site; reload the page and try again",
+        "cross_site" => {
+            "the sign-in form was not sent from this site; reload the page and try again"
+        }
         "bad_request" => "enter a username and a password",
         "unavailable" | "upstream" | "timeout" => {
             "sign-in is unavailable right now; try again shortly"

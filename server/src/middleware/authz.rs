@@ -174,7 +174,11 @@ fn login_redirect(path_and_query: &str) -> Response {
     res
 }
 
-pub(crate) fn caller_for(req: &Request, identity: Option<Arc<Identity>>, tenant: Option<String>) -> Caller {
+pub(crate) fn caller_for(
+    req: &Request,
+    identity: Option<Arc<Identity>>,
+    tenant: Option<String>,
+) -> Caller {
     let ids = req.extensions().get::<RequestIds>();
     Caller {
         identity,
@@ -424,7 +428,10 @@ mod tests {
             "https"
         ));
         assert!(!ok(
-            &[("origin", "http://ops.example:8080"), ("host", "ops.example")],
+            &[
+                ("origin", "http://ops.example:8080"),
+                ("host", "ops.example")
+            ],
             "http"
         ));
         assert!(!ok(&[("origin", "http://control.example")], "http"));

@@ -13,9 +13,7 @@ use crate::error::ApiError;
 use crate::middleware::authz::caller_for;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{
-    ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE,
-};
+use axum::http::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -57,7 +55,9 @@ fn per_minute(n: u32) -> Quota {
 impl LoginGuard {
     pub fn new(cfg: &AuthConfig, audit: Arc<AuditLog>) -> Self {
         Self {
-            per_user: Arc::new(RateLimiter::keyed(per_minute(cfg.login_per_user_per_minute))),
+            per_user: Arc::new(RateLimiter::keyed(per_minute(
+                cfg.login_per_user_per_minute,
+            ))),
             per_source: Arc::new(RateLimiter::keyed(per_minute(
                 cfg.login_per_source_per_minute,
             ))),
@@ -181,11 +181,7 @@ fn rate_limited(wait: Duration, message: &str) -> Response {
     res
 }
 
-pub async fn login_guard(
-    State(g): State<LoginGuard>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn login_guard(State(g): State<LoginGuard>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST || req.uri().path() != LOGIN_PATH {
         return next.run(req).await;
     }
@@ -272,7 +268,10 @@ mod tests {
         assert_eq!(f.user, None);
         assert_eq!(f.next, "/tenants?q=a");
         let long = format!("username={}", "a".repeat(1000));
-        assert_eq!(parse_form(long.as_bytes()).user.unwrap().len(), MAX_USER_KEY);
+        assert_eq!(
+            parse_form(long.as_bytes()).user.unwrap().len(),
+            MAX_USER_KEY
+        );
     }
 
     #[test]

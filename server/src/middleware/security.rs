@@ -40,7 +40,8 @@ fn is_nonce(s: &str) -> bool {
 /// others; `Origin: null` stays refused.
 pub const REFERRER: &str = "same-origin";
 
-pub const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), camera=(), display-capture=(), \
+pub const PERMISSIONS_POLICY: &str =
+    "accelerometer=(), autoplay=(), camera=(), display-capture=(), \
      geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), payment=(), \
      publickey-credentials-get=(), usb=(), browsing-topics=()";
 
