@@ -136,7 +136,7 @@ where
     }
 }
 
-/// `<where> parameter `<field>`: <what is allowed>` from an axum
+/// `<place> field `<field>`: <what is allowed>` from an axum
 /// deserialisation rejection. axum runs serde through `serde_path_to_error`,
 /// so the field is in the error chain; the value is left out
 /// (`model::error::safe_serde_detail`).

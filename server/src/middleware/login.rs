@@ -115,7 +115,7 @@ fn take(limiter: &Keyed, key: &str) -> Result<(), Duration> {
     res
 }
 
-fn header<'a>(h: &'a HeaderMap, name: HeaderName) -> &'a str {
+fn header(h: &HeaderMap, name: HeaderName) -> &str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
