@@ -49,11 +49,11 @@ impl FromServerFnError for AppError {
         match value {
             ServerFnErrorErr::Args(m) => Self::new(
                 ErrorCode::BadRequest,
-                format!("invalid arguments: {}", detail(&m)),
+                format!("invalid arguments: {}", model::error::safe_serde_detail(&m)),
             ),
             ServerFnErrorErr::Deserialization(m) => Self::new(
                 ErrorCode::MalformedJson,
-                format!("could not decode: {}", detail(&m)),
+                format!("could not decode: {}", model::error::safe_serde_detail(&m)),
             ),
             ServerFnErrorErr::Request(_) => {
                 Self::new(ErrorCode::Network, "the server could not be reached")
@@ -88,6 +88,14 @@ mod tests {
         ));
         assert_eq!(e.code(), ErrorCode::Internal);
         assert!(!e.0.message.contains("hunter2"));
+        // serde quotes the value it refused; the client view does not.
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::Args(
+            "unknown variant `zq9canary`, expected `tenant` or `shard`".into(),
+        ));
+        assert_eq!(
+            e.0.message,
+            "invalid arguments: expected `tenant` or `shard`"
+        );
         let long = "a".repeat(10_000);
         let e = AppError::from_server_fn_error(ServerFnErrorErr::Deserialization(long));
         assert!(e.0.message.len() < 300);

@@ -1,5 +1,6 @@
 //! The sign-in page: the only page outside the app frame. The form posts
-//! to the `login` server function (also without JavaScript); the token
+//! to the `login` server function (also without JavaScript: the server then
+//! redirects, and back here with `?error=<code>` on failure); the token
 //! never reaches script, it is set as an HttpOnly cookie by the server.
 
 use crate::api::auth::Login;
@@ -15,10 +16,19 @@ pub fn LoginPage() -> impl IntoView {
     let action = ServerAction::<Login>::new();
     crate::mark_hydrated();
     let error = move || {
-        action.value().get().and_then(|r| r.err()).map(|e| {
+        // The action's own answer once it ran; before that, the error the
+        // server redirected a form without JavaScript back with.
+        let message = match action.value().get() {
+            Some(r) => r.err().map(|e| e.0.message.clone()),
+            None => query.with(|q| {
+                q.get("error")
+                    .map(|code| crate::api::auth::login_error_message(&code).to_owned())
+            }),
+        };
+        message.map(|m| {
             view! {
                 <p class="form-error" role="alert" data-testid="login-error">
-                    {e.0.message.clone()}
+                    {m}
                 </p>
             }
         })

@@ -34,6 +34,29 @@ test.describe("signed out", () => {
   });
 });
 
+// The form before or without hydration (a slow link, a fast typist): a
+// plain form POST, answered with redirects, never a JSON body.
+test.describe("without JavaScript", () => {
+  test.use({ signedInAs: null, javaScriptEnabled: false });
+
+  test("the login form signs in, and a wrong password shows the message", async ({ page, context }) => {
+    await page.goto("/login?next=/tenants");
+    await page.getByLabel("Username").fill("operator");
+    await page.getByLabel("Password").fill("not-the-password");
+    await page.getByTestId("sign-in").click();
+    await expect(page).toHaveURL(/\/login\?error=unauthenticated&next=%2Ftenants$/);
+    await expect(page.getByTestId("login-error")).toHaveText("invalid username or password");
+    expect((await context.cookies()).some((c) => c.name.endsWith("control_session"))).toBe(false);
+
+    await page.getByLabel("Username").fill(users.operator.username);
+    await page.getByLabel("Password").fill(users.operator.password);
+    await page.getByTestId("sign-in").click();
+    await expect(page).toHaveURL(/\/tenants$/);
+    expect((await context.cookies()).some((c) => c.name.endsWith("control_session"))).toBe(true);
+    await expect(page.getByTestId("sign-in")).toHaveCount(0);
+  });
+});
+
 const navFor: Record<Role, { see: string[]; hidden: string[] }> = {
   admin: { see: ["Overview", "Tenants", "Audit Log", "Users", "Sessions", "Roles & Permissions"], hidden: [] },
   operator: { see: ["Overview", "Tenants", "Audit Log", "Users", "Sessions"], hidden: [] },

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     Conflict,
     /// The Gateway (or another upstream) failed or answered an error.
     Upstream,
+    /// Too many attempts (sign-in): wait for `Retry-After` seconds.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -57,6 +59,7 @@ impl ErrorCode {
             Self::TenantMismatch => "tenant_mismatch",
             Self::Conflict => "conflict",
             Self::Upstream => "upstream",
+            Self::RateLimited => "rate_limited",
         }
     }
 
@@ -73,6 +76,7 @@ impl ErrorCode {
             Self::Unauthenticated => 401,
             Self::Forbidden | Self::CrossSite => 403,
             Self::Conflict => 409,
+            Self::RateLimited => 429,
             Self::Upstream => 502,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
@@ -102,6 +106,24 @@ impl ErrorBody {
     }
 }
 
+/// The safe part of a serde error message for a client: what is allowed,
+/// never the value that was sent. serde's messages quote the input
+/// (`unknown variant `<input>`, expected one of …`, `invalid type: string
+/// "<input>", expected u32`), so only the text from `expected` on is kept;
+/// a message without it is replaced by a generic one.
+pub fn safe_serde_detail(message: &str) -> String {
+    // serde_json appends ` at line 1 column 7`: position, not content.
+    let message = message.split(" at line ").next().unwrap_or(message);
+    if let Some(i) = message.find("expected ") {
+        return message[i..].chars().take(200).collect();
+    }
+    // `missing field `x`` names one of our own fields, not input.
+    if message.starts_with("missing field ") {
+        return message.chars().take(200).collect();
+    }
+    "not an allowed value".to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,11 +149,33 @@ mod tests {
             ErrorCode::TenantMismatch,
             ErrorCode::Conflict,
             ErrorCode::Upstream,
+            ErrorCode::RateLimited,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert!(code.http_status() >= 400);
         }
+    }
+
+    #[test]
+    fn serde_details_never_quote_the_input() {
+        let canary = "c4n4ry";
+        for m in [
+            format!("unknown variant `{canary}`, expected one of `a`, `b`"),
+            format!("invalid type: string \"{canary}\", expected u32 at line 1 column 9"),
+            format!("unknown field `{canary}`, expected `q` or `page`"),
+            format!("{canary} is weird"),
+            "invalid digit found in string".to_owned(),
+        ] {
+            let d = safe_serde_detail(&m);
+            assert!(!d.contains(canary), "{d}");
+            assert!(!d.is_empty());
+        }
+        assert_eq!(
+            safe_serde_detail("unknown variant `x`, expected one of `a`, `b`"),
+            "expected one of `a`, `b`"
+        );
+        assert_eq!(safe_serde_detail("missing field `q`"), "missing field `q`");
     }
 
     #[test]

@@ -120,10 +120,8 @@ impl TenantId {
             Err(issue(
                 FleetErrorCode::BadTenantId,
                 "tenant",
-                format!(
-                    "{:?} is not a tenant id (1-63 of a-z 0-9 -, not starting or ending with -)",
-                    truncate(s)
-                ),
+                // The value is not quoted: it is the caller's input.
+                "not a tenant id: 1-63 of a-z 0-9 -, not starting or ending with -",
             ))
         }
     }
@@ -154,7 +152,7 @@ impl ShardId {
             Err(issue(
                 FleetErrorCode::BadShardId,
                 "shard",
-                format!("{:?} is not a shard id", truncate(s)),
+                "not a shard id: 1-32 of a-z 0-9 _ -, starting with a letter or digit",
             ))
         }
     }

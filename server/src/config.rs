@@ -95,6 +95,16 @@ pub struct AuthConfig {
     /// Extra origins (comma-separated, `https://host[:port]`) accepted for
     /// state-changing browser requests besides the request's own host.
     pub public_origins: String,
+    /// Sign-in attempts per minute for one username (also the burst). Strict:
+    /// it stops password guessing against one account.
+    pub login_per_user_per_minute: u32,
+    /// Sign-in attempts per minute from one source address (also the
+    /// burst). Generous: every operator behind one ingress shares it.
+    pub login_per_source_per_minute: u32,
+    /// The header holding the client address as set by a trusted ingress
+    /// (e.g. `x-forwarded-for`, whose last entry is used). Empty: the peer
+    /// address; the header is never trusted unless named here.
+    pub client_ip_header: String,
 }
 
 impl Default for AuthConfig {
@@ -114,6 +124,9 @@ impl Default for AuthConfig {
             gateway_timeout_ms: 3_000,
             cookie_secure: true,
             public_origins: String::new(),
+            login_per_user_per_minute: 5,
+            login_per_source_per_minute: 120,
+            client_ip_header: String::new(),
         }
     }
 }
@@ -358,6 +371,9 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("auth", "gateway_timeout_ms", Kind::Int),
     ("auth", "cookie_secure", Kind::Bool),
     ("auth", "public_origins", Kind::Str),
+    ("auth", "login_per_user_per_minute", Kind::Int),
+    ("auth", "login_per_source_per_minute", Kind::Int),
+    ("auth", "client_ip_header", Kind::Str),
     ("audit", "hmac_key", Kind::Str),
 ];
 
@@ -535,6 +551,14 @@ impl Config {
             ("auth.jwks_refresh_secs", self.auth.jwks_refresh_secs),
             ("auth.gateway_timeout_ms", self.auth.gateway_timeout_ms),
             ("auth.max_token_bytes", self.auth.max_token_bytes as u64),
+            (
+                "auth.login_per_user_per_minute",
+                u64::from(self.auth.login_per_user_per_minute),
+            ),
+            (
+                "auth.login_per_source_per_minute",
+                u64::from(self.auth.login_per_source_per_minute),
+            ),
         ] {
             if v == 0 {
                 return Err(ConfigError::Invalid {
@@ -542,6 +566,13 @@ impl Config {
                     reason: "must be greater than 0".into(),
                 });
             }
+        }
+        let ip_header = &self.auth.client_ip_header;
+        if !ip_header.is_empty() && axum::http::HeaderName::try_from(ip_header.as_str()).is_err() {
+            return Err(ConfigError::Invalid {
+                key: "auth.client_ip_header",
+                reason: "is not an HTTP header name".into(),
+            });
         }
         if self
             .audit
@@ -860,6 +891,18 @@ mod tests {
                 vec![("CONTROL_AUDIT_HMAC_KEY", "too-short")],
                 "audit.hmac_key",
             ),
+            (
+                vec![("CONTROL_AUTH_LOGIN_PER_USER_PER_MINUTE", "0")],
+                "auth.login_per_user_per_minute",
+            ),
+            (
+                vec![("CONTROL_AUTH_LOGIN_PER_SOURCE_PER_MINUTE", "0")],
+                "auth.login_per_source_per_minute",
+            ),
+            (
+                vec![("CONTROL_AUTH_CLIENT_IP_HEADER", "x forwarded")],
+                "auth.client_ip_header",
+            ),
         ] {
             let e = Config::load_from(None, env(&pairs)).unwrap_err();
             assert!(e.to_string().contains(key), "{pairs:?}: {e}");
@@ -883,6 +926,14 @@ mod tests {
             Some("http://gateway:8080/.well-known/jwks.json")
         );
         assert_eq!(c.auth.origin_list().len(), 2);
+        assert_eq!(
+            (
+                c.auth.login_per_user_per_minute,
+                c.auth.login_per_source_per_minute
+            ),
+            (5, 120),
+            "login rate defaults"
+        );
         assert!(
             !format!("{c:?}").contains(&"s".repeat(32)),
             "secret in Debug"

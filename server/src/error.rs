@@ -5,9 +5,10 @@
 //! real error is logged once, here.
 
 use crate::middleware::ids::RequestIds;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -82,11 +83,10 @@ where
                 JsonRejection::JsonSyntaxError(_) => {
                     ApiError::new(ErrorCode::MalformedJson, "request body is not valid JSON")
                 }
-                JsonRejection::JsonDataError(e) => {
-                    // serde's message names the field; the body is not echoed.
-                    let detail: String = e.body_text().chars().take(200).collect();
-                    ApiError::new(ErrorCode::BadRequest, detail)
-                }
+                JsonRejection::JsonDataError(e) => ApiError::new(
+                    ErrorCode::BadRequest,
+                    field_detail::<serde_json::Error>("body", &e),
+                ),
                 JsonRejection::BytesRejection(_) => ApiError::new(
                     ErrorCode::PayloadTooLarge,
                     "request body too large or unreadable",
@@ -97,12 +97,81 @@ where
     }
 }
 
-fn code_for_status(s: StatusCode) -> ErrorCode {
+/// `Query<T>` whose rejections are `bad_request` naming the parameter and
+/// what it allows, never the value sent.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    Query<T>: FromRequestParts<S, Rejection = QueryRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Self(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::new(
+                ErrorCode::BadRequest,
+                field_detail::<serde::de::value::Error>("query", &e),
+            )),
+            Err(_) => Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "the query string is not valid",
+            )),
+        }
+    }
+}
+
+/// `<place> field `<field>`: <what is allowed>` from an axum
+/// deserialisation rejection. axum runs serde through `serde_path_to_error`,
+/// so the field is in the error chain; the value is left out
+/// (`model::error::safe_serde_detail`).
+fn field_detail<E>(place: &str, rejection: &(dyn std::error::Error + 'static)) -> String
+where
+    E: std::error::Error + 'static,
+{
+    let mut cur = rejection.source();
+    while let Some(e) = cur {
+        if let Some(p) = e.downcast_ref::<serde_path_to_error::Error<E>>() {
+            let inner = p.inner().to_string();
+            let detail = model::error::safe_serde_detail(&inner);
+            // The path holds our own field names, except for an unknown
+            // field, whose name (the caller's input) is its last segment.
+            let mut path = p.path().to_string();
+            if inner.starts_with("unknown field") {
+                path = match path.rsplit_once('.') {
+                    Some((parent, _)) if !parent.is_empty() => parent.to_owned(),
+                    _ => ".".to_owned(),
+                };
+                return if path == "." {
+                    format!("{place}: unknown field, {detail}")
+                } else {
+                    format!("{place} field `{}`: unknown field, {detail}", short(&path))
+                };
+            }
+            return if path == "." {
+                format!("{place}: {detail}")
+            } else {
+                format!("{place} field `{}`: {detail}", short(&path))
+            };
+        }
+        cur = e.source();
+    }
+    format!("the {place} is not valid")
+}
+
+fn short(path: &str) -> String {
+    path.chars().take(64).collect()
+}
+
+pub(crate) fn code_for_status(s: StatusCode) -> ErrorCode {
     match s.as_u16() {
         401 => ErrorCode::Unauthenticated,
         403 => ErrorCode::Forbidden,
         404 => ErrorCode::NotFound,
         409 => ErrorCode::Conflict,
+        429 => ErrorCode::RateLimited,
         405 => ErrorCode::MethodNotAllowed,
         408 | 504 => ErrorCode::Timeout,
         413 => ErrorCode::PayloadTooLarge,
@@ -194,6 +263,7 @@ fn default_message(code: ErrorCode) -> &'static str {
         ErrorCode::TenantMismatch => "x-tenant-id does not match the path",
         ErrorCode::Conflict => "conflict",
         ErrorCode::Upstream => "upstream error",
+        ErrorCode::RateLimited => "too many attempts; try again later",
     }
 }
 

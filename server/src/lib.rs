@@ -14,7 +14,6 @@ use crate::config::{Config, FleetSource, StoreBackend};
 use crate::state::AppState;
 use app::{shell, App};
 use axum::extract::{Request, State};
-use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use axum::Router;
 use engine::audit::AuditLog;
@@ -319,22 +318,26 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::authz::authorize,
         ))
-        .layer(axum::middleware::from_fn(
+        // Outside authorize, so that its refusals of the sign-in form are
+        // turned into redirects for a browser without JavaScript too.
+        .layer(axum::middleware::from_fn_with_state(
+            middleware::login::LoginGuard::new(&state.config.auth, state.audit.clone()),
+            middleware::login::login_guard,
+        ))
+        // The timeout and the body limit answer inside the error
+        // normalisation, so their 504 and 413 carry the JSON error body.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::GATEWAY_TIMEOUT,
+            timeout,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            middleware::security::SecurityHeaders {
+                hsts: state.config.auth.cookie_secure,
+            },
             middleware::security::security_headers,
         ))
         .layer(axum::middleware::from_fn(error::normalise_errors))
-        .layer(axum::middleware::from_fn(
-            move |req: Request, next: axum::middleware::Next| async move {
-                match tokio::time::timeout(timeout, next.run(req)).await {
-                    Ok(res) => res,
-                    Err(_) => {
-                        error::ApiError::new(model::ErrorCode::Timeout, "the request took too long")
-                            .into_response()
-                    }
-                }
-            },
-        ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::observe::observe,
@@ -352,11 +355,15 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, version = VERSION, git_sha = GIT_SHA, "control listening");
     let app = router(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server =
-        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            let _ = tx.send(());
-        });
+    // The peer address keys the sign-in rate limit.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = tx.send(());
+    });
     let mut server = std::pin::pin!(std::future::IntoFuture::into_future(server));
     tokio::select! {
         res = &mut server => res,

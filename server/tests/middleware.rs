@@ -63,7 +63,7 @@ async fn html_gets_a_nonce_csp_and_security_headers() {
     assert!(csp.contains("'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"));
     assert!(!csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"));
     assert_eq!(h["x-content-type-options"], "nosniff");
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     let nonce = csp
         .split("'nonce-")
         .nth(1)

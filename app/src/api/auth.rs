@@ -48,6 +48,24 @@ pub fn safe_next(next: &str) -> String {
     }
 }
 
+/// The sign-in page's text for the error code the server put in
+/// `/login?error=<code>` after a form sent without JavaScript. Only known
+/// codes get their own text: nothing from the URL is shown.
+pub fn login_error_message(code: &str) -> &'static str {
+    match code {
+        "unauthenticated" => "invalid username or password",
+        "rate_limited" => "too many sign-in attempts; wait a minute and try again",
+        "cross_site" => {
+            "the sign-in form was not sent from this site; reload the page and try again"
+        }
+        "bad_request" => "enter a username and a password",
+        "unavailable" | "upstream" | "timeout" => {
+            "sign-in is unavailable right now; try again shortly"
+        }
+        _ => "sign-in failed; try again",
+    }
+}
+
 #[cfg(feature = "ssr")]
 fn set_cookie_header(value: &str) {
     use http::header::{HeaderValue, SET_COOKIE};
@@ -112,6 +130,19 @@ mod tests {
         assert_eq!(safe_next("/\\evil"), "/");
         assert_eq!(safe_next("/login?next=/x"), "/");
         assert_eq!(safe_next(""), "/");
+    }
+
+    #[test]
+    fn login_errors_are_our_own_words() {
+        assert_eq!(
+            login_error_message("unauthenticated"),
+            "invalid username or password"
+        );
+        assert!(login_error_message("rate_limited").contains("too many"));
+        assert_eq!(
+            login_error_message("<script>alert(1)</script>"),
+            "sign-in failed; try again"
+        );
     }
 
     #[test]

@@ -78,8 +78,13 @@ fn is_unsafe(m: &Method) -> bool {
 
 /// Whether a state-changing request may come from where it says it comes
 /// from. Non-browser clients send neither header and pass; browsers always
-/// send one of them on a POST.
-fn same_site(h: &HeaderMap, allowed: &[String]) -> bool {
+/// send one of them on a POST. An `Origin` must equal, in scheme, host and
+/// port, one of `allowed` (`auth.public_origins`) or this request's own
+/// origin: the `Host` header with `own_scheme`, which comes from config
+/// (`https` when the cookie is `Secure`), not from a proxy header.
+/// `Origin: null` (opaque: a sandboxed frame, a `data:` page, a
+/// `no-referrer` form) never passes.
+fn same_site(h: &HeaderMap, allowed: &[String], own_scheme: &str) -> bool {
     if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if site != "same-origin" && site != "none" {
             return false;
@@ -88,17 +93,55 @@ fn same_site(h: &HeaderMap, allowed: &[String]) -> bool {
     let Some(origin) = h.get(ORIGIN) else {
         return true;
     };
-    let Ok(origin) = origin.to_str() else {
+    let Some(origin) = origin.to_str().ok().and_then(Origin::parse) else {
         return false;
     };
-    if allowed.iter().any(|a| a == origin) {
+    if allowed
+        .iter()
+        .filter_map(|a| Origin::parse(a))
+        .any(|a| a == origin)
+    {
         return true;
     }
-    let authority = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"));
-    let host = h.get(HOST).and_then(|v| v.to_str().ok());
-    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+    let own = h
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|host| Origin::parse(&format!("{own_scheme}://{host}")));
+    own.is_some_and(|own| own == origin)
+}
+
+/// A web origin, compared by scheme, host and port (the scheme's default
+/// port filled in, so `https://h` equals `https://h:443`).
+#[derive(Debug, PartialEq, Eq)]
+struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    fn parse(s: &str) -> Option<Self> {
+        let uri: axum::http::Uri = s.parse().ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        // An origin is scheme://host[:port]: no user info, path or query.
+        let authority = uri.authority()?;
+        if authority.as_str().contains('@')
+            || uri.path_and_query().is_some_and(|p| p.as_str() != "/")
+            || s.ends_with('/')
+        {
+            return None;
+        }
+        Some(Self {
+            scheme,
+            host: authority.host().to_ascii_lowercase(),
+            port: authority.port_u16().unwrap_or(default_port),
+        })
+    }
 }
 
 fn unauthenticated() -> Response {
@@ -131,7 +174,11 @@ fn login_redirect(path_and_query: &str) -> Response {
     res
 }
 
-fn caller_for(req: &Request, identity: Option<Arc<Identity>>, tenant: Option<String>) -> Caller {
+pub(crate) fn caller_for(
+    req: &Request,
+    identity: Option<Arc<Identity>>,
+    tenant: Option<String>,
+) -> Caller {
     let ids = req.extensions().get::<RequestIds>();
     Caller {
         identity,
@@ -180,7 +227,12 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         return next.run(req).await;
     }
     let headers = req.headers();
-    if is_unsafe(&method) && !same_site(headers, &state.auth_origins) {
+    let own_scheme = if state.session.cookie_secure {
+        "https"
+    } else {
+        "http"
+    };
+    if is_unsafe(&method) && !same_site(headers, &state.auth_origins, own_scheme) {
         tracing::info!(path = %path, "cross-site state-changing request refused");
         state.metrics.refused(Refusal::CrossSite);
         return ApiError::new(ErrorCode::CrossSite, "cross-site request refused").into_response();
@@ -339,35 +391,58 @@ mod tests {
     #[test]
     fn only_this_site_may_change_state() {
         let allowed = vec!["https://control.example".to_owned()];
-        assert!(same_site(&h(&[]), &allowed));
-        assert!(same_site(
-            &h(&[
+        let ok = |pairs: &[(&'static str, &str)], scheme| same_site(&h(pairs), &allowed, scheme);
+        assert!(ok(&[], "https"));
+        assert!(ok(
+            &[
                 ("origin", "http://127.0.0.1:3000"),
                 ("host", "127.0.0.1:3000")
-            ]),
-            &allowed
+            ],
+            "http"
         ));
-        assert!(same_site(
-            &h(&[("origin", "https://control.example")]),
-            &allowed
+        assert!(ok(&[("origin", "https://control.example")], "http"));
+        assert!(ok(&[("origin", "https://control.example:443")], "http"));
+        assert!(ok(
+            &[("origin", "https://ops.example"), ("host", "ops.example")],
+            "https"
         ));
-        assert!(!same_site(
-            &h(&[
+        assert!(ok(
+            &[("origin", "http://ops.example"), ("host", "ops.example:80")],
+            "http"
+        ));
+        assert!(!ok(
+            &[
                 ("origin", "https://evil.example"),
                 ("host", "127.0.0.1:3000")
-            ]),
-            &allowed
+            ],
+            "http"
         ));
-        assert!(!same_site(&h(&[("origin", "null")]), &allowed));
-        assert!(!same_site(
-            &h(&[("sec-fetch-site", "cross-site")]),
-            &allowed
+        // Scheme and port count, not only the host.
+        assert!(!ok(
+            &[("origin", "https://ops.example"), ("host", "ops.example")],
+            "http"
         ));
-        assert!(!same_site(&h(&[("sec-fetch-site", "same-site")]), &allowed));
-        assert!(same_site(
-            &h(&[("sec-fetch-site", "same-origin")]),
-            &allowed
+        assert!(!ok(
+            &[("origin", "http://ops.example"), ("host", "ops.example")],
+            "https"
         ));
+        assert!(!ok(
+            &[
+                ("origin", "http://ops.example:8080"),
+                ("host", "ops.example")
+            ],
+            "http"
+        ));
+        assert!(!ok(&[("origin", "http://control.example")], "http"));
+        assert!(!ok(&[("origin", "https://control.example:8443")], "https"));
+        assert!(!ok(
+            &[("origin", "http://a@ops.example"), ("host", "ops.example")],
+            "http"
+        ));
+        assert!(!ok(&[("origin", "null"), ("host", "ops.example")], "http"));
+        assert!(!ok(&[("sec-fetch-site", "cross-site")], "http"));
+        assert!(!ok(&[("sec-fetch-site", "same-site")], "http"));
+        assert!(ok(&[("sec-fetch-site", "same-origin")], "http"));
     }
 
     #[test]

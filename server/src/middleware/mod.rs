@@ -2,5 +2,6 @@
 
 pub mod authz;
 pub mod ids;
+pub mod login;
 pub mod observe;
 pub mod security;

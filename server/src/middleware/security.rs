@@ -1,11 +1,14 @@
-//! Security headers. Every response: nosniff and no-referrer. HTML responses
-//! also get a CSP whose script nonce is the one this render used (handed over
-//! by the app in an internal header that is removed here), and are refused
-//! framing.
+//! Security headers. Every response: nosniff, a same-origin referrer
+//! policy, a same-origin opener policy, a Permissions-Policy that turns off
+//! the powerful features no page uses, and HSTS when the session cookie is
+//! `Secure` (the site is served over https). HTML responses also get a CSP
+//! whose script nonce is the one this render used (handed over by the app in
+//! an internal header that is removed here), and are refused framing.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::header::{
-    CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::HeaderValue;
 use axum::middleware::Next;
@@ -30,7 +33,33 @@ fn is_nonce(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub async fn security_headers(req: Request, next: Next) -> Response {
+/// `same-origin`, not `no-referrer`: under `no-referrer` browsers send
+/// `Origin: null` on a form POST (Fetch standard), so the sign-in form
+/// without JavaScript would fail the same-origin check. `same-origin` sends
+/// the origin (and a referrer) to this site only, and still nothing to
+/// others; `Origin: null` stays refused.
+pub const REFERRER: &str = "same-origin";
+
+pub const PERMISSIONS_POLICY: &str =
+    "accelerometer=(), autoplay=(), camera=(), display-capture=(), \
+     geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), payment=(), \
+     publickey-credentials-get=(), usb=(), browsing-topics=()";
+
+/// A year; no `includeSubDomains`: the operator's other hosts under the
+/// same domain are not this service's to pin to https.
+pub const HSTS: &str = "max-age=31536000";
+
+#[derive(Debug, Clone, Copy)]
+pub struct SecurityHeaders {
+    /// `auth.cookie_secure`: the browser reaches this site over https.
+    pub hsts: bool,
+}
+
+pub async fn security_headers(
+    State(cfg): State<SecurityHeaders>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut res = next.run(req).await;
     let headers = res.headers_mut();
     let nonce = headers
@@ -38,7 +67,18 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok().map(str::to_owned))
         .filter(|n| is_nonce(n));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static(REFERRER));
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static(PERMISSIONS_POLICY),
+    );
+    if cfg.hsts {
+        headers.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    }
     let is_html = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -1,24 +1,16 @@
 //! `/admin/v1/audit`: list (filters + paging, newest first), NDJSON export
 //! (oldest first) and chain verification.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::IntoResponse;
 use axum::Json;
 use model::audit::{AuditPage, AuditQuery, Verdict};
 use model::ErrorCode;
 
-fn query(
-    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<AuditQuery, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            ErrorCode::BadRequest,
-            e.body_text().chars().take(200).collect::<String>(),
-        )
-    })?;
+fn query(q: AuditQuery) -> Result<AuditQuery, ApiError> {
     q.check()
         .map_err(|m| ApiError::new(ErrorCode::BadRequest, m))?;
     Ok(q)
@@ -26,14 +18,14 @@ fn query(
 
 pub async fn list(
     State(s): State<AppState>,
-    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     Ok(Json(s.audit.query(&query(q)?).await?))
 }
 
 pub async fn export(
     State(s): State<AppState>,
-    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let events = s.audit.export(&query(q)?).await?;
     let mut body = Vec::with_capacity(events.len() * 512);

@@ -1,9 +1,9 @@
 //! `/admin/v1/placement`, `/routing`, `/tenants`, `/fleet/health`: the
 //! fleet reads, over `engine::fleet::FleetService`.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures::Stream;
@@ -11,7 +11,6 @@ use model::views::{
     FleetHealthPage, InstanceQuery, PlacementOverview, RoutingView, TenantDetail, TenantPage,
     TenantQuery,
 };
-use model::ErrorCode;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -30,17 +29,10 @@ pub async fn routing(State(s): State<AppState>) -> Json<RoutingView> {
     Json(s.fleet.routing_view())
 }
 
-/// Query-string errors are `bad_request` with the field named.
 pub async fn tenants(
     State(s): State<AppState>,
-    q: Result<Query<TenantQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<TenantQuery>,
 ) -> Result<Json<TenantPage>, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            ErrorCode::BadRequest,
-            e.body_text().chars().take(200).collect::<String>(),
-        )
-    })?;
     Ok(Json(s.fleet.tenants(&q)))
 }
 
@@ -53,14 +45,8 @@ pub async fn tenant(
 
 pub async fn health(
     State(s): State<AppState>,
-    q: Result<Query<InstanceQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<InstanceQuery>,
 ) -> Result<Json<FleetHealthPage>, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            ErrorCode::BadRequest,
-            e.body_text().chars().take(200).collect::<String>(),
-        )
-    })?;
     Ok(Json(s.fleet.health_page(&q)))
 }
 

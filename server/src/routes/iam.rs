@@ -2,9 +2,9 @@
 //! token (`engine::iam::IamService`); statuses and error texts are the
 //! Gateway's. Mutations take `{"reason": "..."}` and are audited.
 
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use engine::identity::Caller;
@@ -28,14 +28,8 @@ pub struct SessionFilter {
 pub async fn sessions(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
-    q: Result<Query<SessionFilter>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<SessionFilter>,
 ) -> Result<Json<Vec<IamSession>>, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            ErrorCode::BadRequest,
-            e.body_text().chars().take(200).collect::<String>(),
-        )
-    })?;
     Ok(Json(s.iam.sessions(&c, q.user.as_deref()).await?))
 }
 
