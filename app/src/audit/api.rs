@@ -14,9 +14,9 @@ fn store_error(e: engine::store::StoreError) -> AppError {
     )
 }
 
-#[server(client = crate::client::IdClient, endpoint = "audit/list")]
+#[server(client = crate::support::client::IdClient, endpoint = "audit/list")]
 pub async fn list_audit(query: AuditQuery) -> Result<AuditPage, AppError> {
-    use super::guard::{guard, service};
+    use crate::support::guard::{guard, service};
     guard(<ListAudit as server_fn::ServerFn>::PATH).await?;
     query
         .check()
@@ -27,9 +27,9 @@ pub async fn list_audit(query: AuditQuery) -> Result<AuditPage, AppError> {
         .map_err(store_error)
 }
 
-#[server(client = crate::client::IdClient, endpoint = "audit/verify")]
+#[server(client = crate::support::client::IdClient, endpoint = "audit/verify")]
 pub async fn verify_audit() -> Result<Verdict, AppError> {
-    use super::guard::{guard, service};
+    use crate::support::guard::{guard, service};
     guard(<VerifyAudit as server_fn::ServerFn>::PATH).await?;
     service::<std::sync::Arc<engine::audit::AuditLog>>()?
         .verify()

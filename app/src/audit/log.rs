@@ -1,13 +1,18 @@
 //! The Audit Log: filters live in the URL (a filtered view is a link and
 //! survives reload), paging is on the server, each event opens with the ids
 //! to follow, and the chain can be verified and exported with the same
-//! filters. Also the small time and URL helpers the IAM pages share.
+//! filters.
 
-use crate::api::audit::{list_audit, verify_audit};
-use crate::components::{Badge, Button, ButtonKind, IdChip, Modal, Select, TextInput, Tone};
-use crate::error::AppError;
-use crate::nav::page;
-use crate::pages::PageFrame;
+use super::api::{list_audit, verify_audit};
+use crate::shell::frame::PageFrame;
+use crate::shell::nav::page;
+use crate::support::format::{
+    encode, format_ms, parse_datetime_local, to_datetime_local, with_query,
+};
+use crate::ui::{
+    error_alert, error_text, Badge, Button, ButtonKind, IdChip, Modal, Select, TextInput, Time,
+    Tone,
+};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -16,133 +21,6 @@ use leptos_router::NavigateOptions;
 use model::audit::{AuditEvent, AuditPage as EventPage, AuditQuery, Outcome, Verdict};
 
 const PAGE_SIZE: usize = 50;
-const MS_PER_DAY: u64 = 86_400_000;
-
-/// The civil date of a day count since 1970-01-01 (H. Hinnant's
-/// `civil_from_days`), so no date crate is needed for UTC display.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// The inverse of `civil_from_days`.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    match m {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Milliseconds since the epoch as UTC `YYYY-MM-DD HH:MM:SS`.
-pub(crate) fn format_ms(ms: u64) -> String {
-    let (y, m, d) = civil_from_days((ms / MS_PER_DAY) as i64);
-    let s = ms % MS_PER_DAY / 1000;
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
-
-/// Exactly `len` ASCII digits.
-fn digits(s: &str, len: usize) -> Option<u32> {
-    (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
-}
-
-/// A `datetime-local` value (`YYYY-MM-DDTHH:MM`, optionally `:SS` and up to
-/// three fraction digits) read as UTC, the zone every time here is shown
-/// in. `None` when it is not such a value or before 1970.
-pub fn parse_datetime_local(s: &str) -> Option<u64> {
-    let (date, time) = s.trim().split_once('T')?;
-    let mut date = date.split('-');
-    let (y, m, d) = (
-        i64::from(digits(date.next()?, 4)?),
-        digits(date.next()?, 2)?,
-        digits(date.next()?, 2)?,
-    );
-    let mut time = time.split(':');
-    let (h, min) = (digits(time.next()?, 2)?, digits(time.next()?, 2)?);
-    let (sec, frac_ms) = match time.next() {
-        None => (0, 0),
-        Some(s) => {
-            let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-            let frac_ms = match frac.len() {
-                0 => 0,
-                n @ 1..=3 => digits(frac, n)? * 10u32.pow(3 - n as u32),
-                _ => return None,
-            };
-            (digits(whole, 2)?, frac_ms)
-        }
-    };
-    let valid = date.next().is_none()
-        && time.next().is_none()
-        && y >= 1970
-        && (1..=12).contains(&m)
-        && (1..=days_in_month(y, m)).contains(&d)
-        && h < 24
-        && min < 60
-        && sec < 60;
-    valid.then(|| {
-        days_from_civil(y, m, d) as u64 * MS_PER_DAY
-            + u64::from(((h * 60 + min) * 60 + sec) * 1000 + frac_ms)
-    })
-}
-
-/// The `datetime-local` value showing `ms` (UTC), seconds only when set.
-fn to_datetime_local(ms: u64) -> String {
-    let s = format_ms(ms).replacen(' ', "T", 1);
-    match s.strip_suffix(":00") {
-        Some(short) => short.to_owned(),
-        None => s,
-    }
-}
-
-/// Percent-encodes a query value: everything outside RFC 3986's unreserved
-/// characters.
-pub(crate) fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// `path?query`, or just `path` when the query is empty.
-fn with_query(path: &str, query: &str) -> String {
-    if query.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{query}")
-    }
-}
-
 /// The filters as query parameters, named as `GET /admin/v1/audit/export`
 /// takes them, plus the page past the first when `with_page`.
 fn query_string(q: &AuditQuery, with_page: bool) -> String {
@@ -291,14 +169,6 @@ impl FilterForm {
     }
 }
 
-pub(crate) fn error_text(e: &AppError) -> String {
-    format!("{} ({})", e.0.message, e.0.code.as_str())
-}
-
-pub(crate) fn error_alert(e: AppError) -> AnyView {
-    view! { <p class="field-error" role="alert">{error_text(&e)}</p> }.into_any()
-}
-
 fn outcome_tone(o: Outcome) -> Tone {
     match o {
         Outcome::Succeeded => Tone::Ok,
@@ -347,7 +217,7 @@ fn DateTimeInput(
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
-    let info = page("/audit").expect("audit is in nav::PAGES");
+    let info = page("/audit").expect("audit is a nav page");
     let query = use_query_map();
     let current = Memo::new(move |_| query_from_params(&query.read()));
     let form = FilterForm::new(Filters::from_query(&current.get_untracked()));
@@ -474,7 +344,7 @@ fn events_view(
                 }>
                     // The button makes the row reachable by keyboard; its
                     // click bubbles to the row.
-                    <td><button type="button" class="link-button" aria-haspopup="dialog">{format_ms(r.time_ms)}</button></td>
+                    <td><button type="button" class="link-button" aria-haspopup="dialog"><Time ms=r.time_ms /></button></td>
                     <td><code>{r.principal_sub}</code></td>
                     <td><code>{r.action}</code></td>
                     <td>{r.target}</td>
@@ -486,12 +356,12 @@ fn events_view(
         })
         .collect_view();
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" tabindex="0" role="region" aria-label="Audit events">
             <table class="data-table" data-testid="audit-table">
                 <caption>"Audit events, newest first; select one for every field and id"</caption>
                 <thead>
                     <tr>
-                        <th scope="col">"Time (UTC)"</th>
+                        <th scope="col">"Time"</th>
                         <th scope="col">"Principal"</th>
                         <th scope="col">"Action"</th>
                         <th scope="col">"Target"</th>
@@ -502,11 +372,11 @@ fn events_view(
                 </thead>
                 <tbody>{rows}</tbody>
             </table>
-            <div class="table-footer" data-testid="audit-pager">
-                <span>{format!("{} events · page {} of {}", p.total, p.page, pages)}</span>
-                {pager("Previous", (p.page > 1).then(|| p.page - 1))}
-                {pager("Next", (p.page < pages).then(|| p.page + 1))}
-            </div>
+        </div>
+        <div class="table-footer" data-testid="audit-pager">
+            <span>{format!("{} events · page {} of {}", p.total, p.page, pages)}</span>
+            {pager("Previous", (p.page > 1).then(|| p.page - 1))}
+            {pager("Next", (p.page < pages).then(|| p.page + 1))}
         </div>
     }
     .into_any()
@@ -574,70 +444,6 @@ fn detail_view(e: AuditEvent, open: RwSignal<bool>) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_utc() {
-        assert_eq!(format_ms(0), "1970-01-01 00:00:00");
-        assert_eq!(format_ms(951_782_400_000), "2000-02-29 00:00:00");
-        assert_eq!(format_ms(1_700_000_000_999), "2023-11-14 22:13:20");
-        assert_eq!(format_ms(4_102_444_799_000), "2099-12-31 23:59:59");
-    }
-
-    #[test]
-    fn civil_dates_round_trip() {
-        for days in [0, 59, 365, 11_016, 19_675, 47_482, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
-        }
-    }
-
-    #[test]
-    fn parses_datetime_local_as_utc() {
-        assert_eq!(parse_datetime_local("1970-01-01T00:00"), Some(0));
-        assert_eq!(
-            parse_datetime_local("2023-11-14T22:13:20"),
-            Some(1_700_000_000_000)
-        );
-        assert_eq!(
-            parse_datetime_local("2023-11-14T22:13:20.5"),
-            Some(1_700_000_000_500)
-        );
-        assert_eq!(
-            parse_datetime_local("2000-02-29T00:00"),
-            Some(951_782_400_000)
-        );
-        for bad in [
-            "",
-            "2023-11-14",
-            "2023-11-14 22:13",
-            "2023-13-01T00:00",
-            "2023-02-29T00:00",
-            "2023-11-14T24:00",
-            "2023-11-14T22:60",
-            "2023-11-14T22:13:20.1234",
-            "1969-12-31T23:59",
-            "23-11-14T22:13",
-            "2023-11-14T22:13:20:01",
-            "+023-11-14T22:13",
-        ] {
-            assert_eq!(parse_datetime_local(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn datetime_local_round_trips_through_ms() {
-        assert_eq!(to_datetime_local(1_700_000_000_000), "2023-11-14T22:13:20");
-        assert_eq!(to_datetime_local(1_699_999_980_000), "2023-11-14T22:13");
-        for ms in [0, 1_699_999_980_000, 1_700_000_000_000] {
-            assert_eq!(parse_datetime_local(&to_datetime_local(ms)), Some(ms));
-        }
-    }
-
-    #[test]
-    fn encodes_everything_outside_unreserved() {
-        assert_eq!(encode("u-admin_1.x~"), "u-admin_1.x~");
-        assert_eq!(encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
-    }
 
     fn params(query: &str) -> ParamsMap {
         query

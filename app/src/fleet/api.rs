@@ -8,32 +8,32 @@ use model::views::{
 };
 
 #[cfg(feature = "ssr")]
-use super::guard::guard;
+use crate::support::guard::guard;
 
 #[cfg(feature = "ssr")]
 fn fleet() -> Result<engine::fleet::FleetService, AppError> {
-    super::guard::service()
+    crate::support::guard::service()
 }
 
-#[server(client = crate::client::IdClient, endpoint = "fleet/health")]
+#[server(client = crate::support::client::IdClient, endpoint = "fleet/health")]
 pub async fn get_fleet_health(query: InstanceQuery) -> Result<FleetHealthPage, AppError> {
     guard(<GetFleetHealth as server_fn::ServerFn>::PATH).await?;
     Ok(fleet()?.health_page(&query))
 }
 
-#[server(client = crate::client::IdClient, endpoint = "fleet/placements")]
+#[server(client = crate::support::client::IdClient, endpoint = "fleet/placements")]
 pub async fn get_placements() -> Result<Vec<PlacementOverview>, AppError> {
     guard(<GetPlacements as server_fn::ServerFn>::PATH).await?;
     Ok(fleet()?.placements())
 }
 
-#[server(client = crate::client::IdClient, endpoint = "fleet/tenants")]
+#[server(client = crate::support::client::IdClient, endpoint = "fleet/tenants")]
 pub async fn list_tenants(query: TenantQuery) -> Result<TenantPage, AppError> {
     guard(<ListTenants as server_fn::ServerFn>::PATH).await?;
     Ok(fleet()?.tenants(&query))
 }
 
-#[server(client = crate::client::IdClient, endpoint = "fleet/tenant")]
+#[server(client = crate::support::client::IdClient, endpoint = "fleet/tenant")]
 pub async fn get_tenant(tenant: String) -> Result<TenantDetail, AppError> {
     guard(<GetTenant as server_fn::ServerFn>::PATH).await?;
     let t = model::fleet::TenantId::parse(&tenant)

@@ -6,20 +6,20 @@ use leptos::prelude::*;
 use model::iam::{IamRole, IamSession, IamUser};
 
 #[cfg(feature = "ssr")]
-use super::guard::{guard, iam_error, service};
+use crate::support::guard::{guard, iam_error, service};
 
 #[cfg(feature = "ssr")]
 fn iam() -> Result<std::sync::Arc<engine::iam::IamService>, AppError> {
     service()
 }
 
-#[server(client = crate::client::IdClient, endpoint = "iam/users")]
+#[server(client = crate::support::client::IdClient, endpoint = "iam/users")]
 pub async fn list_users() -> Result<Vec<IamUser>, AppError> {
     let c = guard(<ListUsers as server_fn::ServerFn>::PATH).await?;
     iam()?.users(&c).await.map_err(iam_error)
 }
 
-#[server(client = crate::client::IdClient, endpoint = "iam/sessions")]
+#[server(client = crate::support::client::IdClient, endpoint = "iam/sessions")]
 pub async fn list_sessions(user: Option<String>) -> Result<Vec<IamSession>, AppError> {
     let c = guard(<ListSessions as server_fn::ServerFn>::PATH).await?;
     let user = user.filter(|u| !u.trim().is_empty());
@@ -29,13 +29,13 @@ pub async fn list_sessions(user: Option<String>) -> Result<Vec<IamSession>, AppE
         .map_err(iam_error)
 }
 
-#[server(client = crate::client::IdClient, endpoint = "iam/roles")]
+#[server(client = crate::support::client::IdClient, endpoint = "iam/roles")]
 pub async fn list_roles() -> Result<Vec<IamRole>, AppError> {
     let c = guard(<ListRoles as server_fn::ServerFn>::PATH).await?;
     iam()?.roles(&c).await.map_err(iam_error)
 }
 
-#[server(client = crate::client::IdClient, endpoint = "iam/revoke_session")]
+#[server(client = crate::support::client::IdClient, endpoint = "iam/revoke_session")]
 pub async fn revoke_session(session: String, reason: String) -> Result<(), AppError> {
     let c = guard(<RevokeSession as server_fn::ServerFn>::PATH).await?;
     iam()?
@@ -44,7 +44,7 @@ pub async fn revoke_session(session: String, reason: String) -> Result<(), AppEr
         .map_err(iam_error)
 }
 
-#[server(client = crate::client::IdClient, endpoint = "iam/assign_role")]
+#[server(client = crate::support::client::IdClient, endpoint = "iam/assign_role")]
 pub async fn assign_role(user: String, role: String, reason: String) -> Result<(), AppError> {
     let c = guard(<AssignRole as server_fn::ServerFn>::PATH).await?;
     iam()?
@@ -53,7 +53,7 @@ pub async fn assign_role(user: String, role: String, reason: String) -> Result<(
         .map_err(iam_error)
 }
 
-#[server(client = crate::client::IdClient, endpoint = "iam/unassign_role")]
+#[server(client = crate::support::client::IdClient, endpoint = "iam/unassign_role")]
 pub async fn unassign_role(user: String, role: String, reason: String) -> Result<(), AppError> {
     let c = guard(<UnassignRole as server_fn::ServerFn>::PATH).await?;
     iam()?

@@ -1,84 +1,13 @@
-//! Page components. Pages that are not connected yet say honestly what they
-//! will show; none renders invented data.
+//! Settings: this control plane's build and readiness, and the operator's
+//! interface preferences.
 
-use crate::api::status::get_server_status;
-use crate::components::{
-    sort_and_page, Breadcrumbs, Button, ButtonKind, Cell, Column, DataTable, Modal, Select, Sort,
-    Tone,
-};
-use crate::error::AppError;
-use crate::nav::{page, PageInfo};
+use crate::shell::frame::PageFrame;
+use crate::shell::nav::page;
+use crate::status::{api::get_server_status, status_summary};
+use crate::support::url::{url_page, url_sort};
+use crate::ui::{sort_and_page, Button, ButtonKind, Cell, Column, DataTable, Modal, Select, Tone};
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::components::A;
-use leptos_router::hooks::use_query_map;
-use model::{CheckStatus, ServerStatus};
-
-#[component]
-pub fn PageFrame(info: &'static PageInfo, children: Children) -> impl IntoView {
-    let mut crumbs = vec![("Control".to_owned(), Some("/".to_owned()))];
-    if info.path != "/" {
-        crumbs.push((info.section.label().to_owned(), None));
-    }
-    crumbs.push((info.title.to_owned(), None));
-    crate::mark_hydrated();
-    view! {
-        <Title text=info.title />
-        <Breadcrumbs items=crumbs />
-        <h1>{info.title}</h1>
-        {children()}
-    }
-}
-
-#[component]
-fn EmptyState(info: &'static PageInfo) -> impl IntoView {
-    view! {
-        <section class="empty-state" aria-labelledby="empty-title">
-            <h2 id="empty-title">"Nothing to show yet"</h2>
-            <p>"This page will show: " {info.purpose}</p>
-            <p class="muted">"It is not connected to the platform in this build, so it shows no data rather than invented data."</p>
-        </section>
-    }
-}
-
-/// A page whose capability is not built yet: title, breadcrumbs, and an
-/// honest empty state.
-pub fn placeholder(path: &'static str) -> impl IntoView {
-    let info = page(path).expect("every routed placeholder is in nav::PAGES");
-    view! {
-        <PageFrame info=info>
-            <EmptyState info=info />
-        </PageFrame>
-    }
-}
-
-pub fn status_summary(r: Result<ServerStatus, AppError>, link_to_settings: bool) -> AnyView {
-    match r {
-        Ok(s) => {
-            let (tone, label) = if s.readiness.ready { (Tone::Ok, "ready") } else { (Tone::Error, "not ready") };
-            view! {
-                <p data-testid="cp-status">
-                    <crate::components::Badge tone=tone>{label}</crate::components::Badge>
-                    " version " <code>{s.build.version.clone()}</code>
-                    " (" <code>{s.build.git_sha.clone()}</code> ") · mode " {s.mode.clone()}
-                    " · store " {s.store_backend.clone()} " · up " {format_uptime(s.uptime_secs)}
-                </p>
-                {link_to_settings.then(|| view! { <p><A href="/settings">"Details in Settings"</A></p> })}
-            }
-            .into_any()
-        }
-        Err(e) => view! { <p class="field-error" role="alert">{format!("Status unavailable ({}): {}", e.0.code.as_str(), e.0.message)}</p> }.into_any(),
-    }
-}
-
-pub fn format_uptime(secs: u64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
-        s if s < 86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
+use model::CheckStatus;
 
 fn check_rows(checks: &[CheckStatus]) -> Vec<Vec<Cell>> {
     checks
@@ -102,13 +31,13 @@ const CHECKS_PAGE: usize = 10;
 
 #[component]
 pub fn Settings() -> impl IntoView {
-    let info = page("/settings").expect("settings is in nav::PAGES");
-    let toasts = crate::components::use_toasts();
+    let info = page("/settings").expect("settings is a nav page");
+    let toasts = crate::ui::use_toasts();
     let status = Resource::new(|| (), |_| get_server_status());
     // A diagnostics run is one flow: its calls share a correlation id and a trace.
     let recheck = Action::new(move |_: &()| async move {
         #[cfg(feature = "hydrate")]
-        let _flow = crate::flow::begin_flow();
+        let _flow = crate::support::flow::begin_flow();
         let first = get_server_status().await;
         match first {
             Ok(_) => get_server_status().await,
@@ -126,8 +55,8 @@ pub fn Settings() -> impl IntoView {
             }
         }
     });
-    let sort = RwSignal::new(None::<Sort>);
-    let pg = RwSignal::new(0usize);
+    let sort = url_sort(None);
+    let pg = url_page();
     let all_rows = move || {
         status
             .get()
@@ -145,13 +74,13 @@ pub fn Settings() -> impl IntoView {
         // the first run loads the stored choice, every run applies and saves.
         Effect::new(move |prev: Option<()>| {
             if prev.is_none() {
-                if let Some(t) = crate::dom::storage_get(crate::layout::THEME_KEY) {
+                if let Some(t) = crate::support::dom::storage_get(crate::shell::layout::THEME_KEY) {
                     theme.set(t);
                 }
             }
             let t = theme.get();
-            crate::dom::set_theme(&t);
-            crate::dom::storage_set(crate::layout::THEME_KEY, &t);
+            crate::support::dom::set_theme(&t);
+            crate::support::dom::storage_set(crate::shell::layout::THEME_KEY, &t);
         });
     }
 
@@ -202,72 +131,12 @@ pub fn Settings() -> impl IntoView {
                     <Button kind=ButtonKind::Secondary on_click=move |_| confirm_clear.set(false)>"Cancel"</Button>
                     <Button kind=ButtonKind::Danger on_click=move |_| {
                         #[cfg(feature = "hydrate")]
-                        crate::flow::clear();
+                        crate::support::flow::clear();
                         confirm_clear.set(false);
                         toasts.info("Request history cleared", None);
                     }>"Clear"</Button>
                 </div>
             </Modal>
         </PageFrame>
-    }
-}
-
-/// The search page says what it recognised; the lookup itself arrives with
-/// the investigation capability.
-#[component]
-pub fn Search() -> impl IntoView {
-    let query = use_query_map();
-    let q = move || query.read().get("q").unwrap_or_default();
-    crate::mark_hydrated();
-    view! {
-        <Title text="Search" />
-        <Breadcrumbs items=vec![("Control".to_owned(), Some("/".to_owned())), ("Search".to_owned(), None)] />
-        <h1>"Search"</h1>
-        {move || match model::search::recognise(&q()) {
-            Ok(found) => view! {
-                <section class="card" data-testid="search-result" data-kind=found.kind_param()>
-                    <p>"Recognised a " <strong>{found.kind_label()}</strong> ":"</p>
-                    <crate::components::IdChip kind=found.kind_label() value=found.id().to_owned() />
-                    <p class="muted">
-                        "Looking up everything under this id (requests, jobs, audit events, logs and traces) is not connected in this build."
-                    </p>
-                </section>
-            }.into_any(),
-            Err(e) => view! {
-                <section class="card" data-testid="search-result" data-kind="invalid">
-                    <p role="alert" class="field-error">{e.to_string()}</p>
-                </section>
-            }.into_any(),
-        }}
-    }
-}
-
-#[component]
-pub fn NotFound() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-        res.set_status(http::StatusCode::NOT_FOUND);
-    }
-    crate::mark_hydrated();
-    view! {
-        <Title text="Page not found" />
-        <h1>"Page not found"</h1>
-        <section class="empty-state" data-testid="not-found">
-            <p>"There is no page at this address."</p>
-            <p><A href="/">"Go to the Overview"</A></p>
-        </section>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uptime_is_human_readable() {
-        assert_eq!(format_uptime(5), "5s");
-        assert_eq!(format_uptime(125), "2m 5s");
-        assert_eq!(format_uptime(3 * 3600 + 120), "3h 2m");
-        assert_eq!(format_uptime(2 * 86_400 + 3600), "2d 1h");
     }
 }

@@ -60,7 +60,7 @@ fn set_cookie_header(value: &str) {
 }
 
 /// Signs in at the Gateway and sets the session cookie.
-#[server(client = crate::client::IdClient, endpoint = "auth/login")]
+#[server(client = crate::support::client::IdClient, endpoint = "auth/login")]
 pub async fn login(username: String, password: String, next: String) -> Result<(), AppError> {
     use super::guard::{guard, iam_error, service};
     let caller = guard(<Login as server_fn::ServerFn>::PATH).await?;
@@ -84,7 +84,7 @@ pub async fn login(username: String, password: String, next: String) -> Result<(
 
 /// Ends the session at the Gateway and clears the cookie (also when the
 /// Gateway call fails: the browser forgets the token either way).
-#[server(client = crate::client::IdClient, endpoint = "auth/logout")]
+#[server(client = crate::support::client::IdClient, endpoint = "auth/logout")]
 pub async fn logout() -> Result<(), AppError> {
     use super::guard::{guard, iam_error, service};
     let caller = guard(<Logout as server_fn::ServerFn>::PATH).await?;
@@ -100,7 +100,7 @@ pub async fn logout() -> Result<(), AppError> {
 }
 
 /// The signed-in operator, or `None` on the login page.
-#[server(client = crate::client::IdClient, endpoint = "auth/whoami")]
+#[server(client = crate::support::client::IdClient, endpoint = "auth/whoami")]
 pub async fn whoami() -> Result<Option<WhoAmI>, AppError> {
     let caller = super::guard::guard(<Whoami as server_fn::ServerFn>::PATH).await?;
     Ok(caller.identity.map(|i| i.who_am_i()))

@@ -1,10 +1,10 @@
-use crate::components::{Badge, IdChip, ToastRegion, Tone};
+use super::nav::{pages, visible, Section};
+use super::search::GlobalSearch;
 use crate::error::AppError;
-use crate::flow::RequestRecord;
-use crate::nav::{visible, Section, PAGES};
+use crate::support::flow::RequestRecord;
+use crate::ui::{Badge, IdChip, ToastRegion, Tone};
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
-use leptos_router::hooks::use_navigate;
 use model::auth::WhoAmI;
 
 #[cfg(feature = "hydrate")]
@@ -19,7 +19,7 @@ pub struct Session(pub Resource<Result<Option<WhoAmI>, AppError>>);
 /// content comes as children (fallback) or through the router's outlet.
 #[component]
 pub fn Layout(#[prop(optional)] children: Option<Children>) -> impl IntoView {
-    let session = Session(Resource::new(|| (), |_| crate::api::auth::whoami()));
+    let session = Session(Resource::new(|| (), |_| super::api::whoami()));
     provide_context(session);
     let may_listen = Signal::derive(move || {
         session
@@ -28,7 +28,7 @@ pub fn Layout(#[prop(optional)] children: Option<Children>) -> impl IntoView {
             .and_then(|r| r.ok().flatten())
             .is_some_and(|w| w.can(model::auth::Right::FleetRead))
     });
-    crate::live::provide_live(may_listen);
+    crate::support::live::provide_live(may_listen);
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="topbar">
@@ -36,7 +36,7 @@ pub fn Layout(#[prop(optional)] children: Option<Children>) -> impl IntoView {
                 "Cloudlysis Control"
             </A>
             <GlobalSearch />
-            <crate::live::LiveBadge />
+            <crate::support::live::LiveBadge />
             <UserMenu session />
         </header>
         <div class="frame">
@@ -56,7 +56,7 @@ pub fn Layout(#[prop(optional)] children: Option<Children>) -> impl IntoView {
 /// Who is signed in, and the way out.
 #[component]
 fn UserMenu(session: Session) -> impl IntoView {
-    let logout = ServerAction::<crate::api::auth::Logout>::new();
+    let logout = ServerAction::<super::api::Logout>::new();
     view! {
         <Transition fallback=|| ()>
             {move || {
@@ -93,8 +93,7 @@ fn SideNav(session: Session) -> impl IntoView {
         Section::ALL
             .into_iter()
             .filter_map(|s| {
-                let pages: Vec<_> = PAGES
-                    .iter()
+                let pages: Vec<_> = pages()
                     .filter(|p| p.section == s && who.as_ref().is_some_and(|w| visible(p, w)))
                     .collect();
                 if pages.is_empty() {
@@ -123,7 +122,7 @@ fn SideNav(session: Session) -> impl IntoView {
             on:keydown=move |_ev| {
                 #[cfg(feature = "hydrate")]
                 if let Some(el) = nav_ref.get_untracked() {
-                    crate::dom::move_focus(&el, &_ev);
+                    crate::support::dom::move_focus(&el, &_ev);
                 }
             }
         >
@@ -132,60 +131,63 @@ fn SideNav(session: Session) -> impl IntoView {
     }
 }
 
-/// The header's search: recognises the kind of id pasted and opens the
-/// search page. Without JavaScript the form still submits to /search.
-#[component]
-fn GlobalSearch() -> impl IntoView {
-    let value = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let navigate = use_navigate();
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        match model::search::recognise(&value.get_untracked()) {
-            Ok(q) => {
-                error.set(None);
-                navigate(&search_href(q.id()), Default::default());
-            }
-            Err(e) => error.set(Some(e.to_string())),
-        }
-    };
-    view! {
-        <form class="global-search" role="search" action="/search" method="get" on:submit=on_submit>
-            <crate::components::TextInput
-                id="global-search"
-                name="q"
-                label="Search by request, correlation, trace or job id"
-                hide_label=true
-                placeholder="Search by request / correlation / trace / job id"
-                value=value
-                error=Signal::derive(move || error.get())
-            />
-            <button type="submit" class="btn btn-secondary">"Search"</button>
-        </form>
-    }
-}
-
-pub fn search_href(id: &str) -> String {
-    let encoded: String = id
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    format!("/search?q={encoded}")
-}
+/// Where the ids panel's collapsed state is remembered.
+#[cfg(feature = "hydrate")]
+const PANEL_KEY: &str = "control.ids_panel";
 
 /// The most recent server calls with the ids the server echoed, so an
-/// operator can copy them into a ticket. Filled in the browser only.
+/// operator can copy them into a ticket. Filled in the browser only. It
+/// collapses to a narrow strip (remembered in this browser) to leave the
+/// width to the page.
 #[component]
 fn LastRequestPanel() -> impl IntoView {
     let items = RwSignal::new(Vec::<RequestRecord>::new());
+    let collapsed = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| items.set(crate::flow::history().get()));
+    Effect::new(move |_| items.set(crate::support::flow::history().get()));
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |prev: Option<()>| {
+        // After hydration, so the first client render matches the server's.
+        if prev.is_none() {
+            if let Some(v) = crate::support::dom::storage_get(PANEL_KEY) {
+                collapsed.set(v == "collapsed");
+            }
+        } else {
+            let v = if collapsed.get() { "collapsed" } else { "open" };
+            crate::support::dom::storage_set(PANEL_KEY, v);
+        }
+        collapsed.track();
+    });
+    let toggle_label = move || {
+        if collapsed.get() {
+            "Show request ids"
+        } else {
+            "Hide request ids"
+        }
+    };
     view! {
-        <aside class="last-request" aria-labelledby="last-request-title" data-testid="last-request">
-            <h2 id="last-request-title">"Last request"</h2>
+        <aside
+            class="last-request"
+            class:collapsed=move || collapsed.get()
+            aria-labelledby="last-request-title"
+            data-testid="last-request"
+        >
+            <div class="panel-head">
+                <h2 id="last-request-title">"Last request"</h2>
+                <button
+                    type="button"
+                    class="btn btn-ghost panel-toggle"
+                    data-testid="ids-panel-toggle"
+                    aria-controls="last-request-body"
+                    aria-expanded=move || if collapsed.get() { "false" } else { "true" }
+                    aria-label=toggle_label
+                    title=toggle_label
+                    on:click=move |_| collapsed.update(|c| *c = !*c)
+                >
+                    {move || if collapsed.get() { "«" } else { "»" }}
+                </button>
+            </div>
+            <div id="last-request-body" hidden=move || collapsed.get()>
             {move || {
                 let list = items.get();
                 match list.split_first() {
@@ -211,6 +213,7 @@ fn LastRequestPanel() -> impl IntoView {
                     }
                 }
             }}
+            </div>
         </aside>
     }
 }
@@ -243,16 +246,5 @@ fn RecordView(rec: RequestRecord) -> impl IntoView {
             {rec.correlation_id.clone().map(|c| view! { <IdChip kind="correlation id" value=c /> })}
             {rec.trace_id.clone().map(|t| view! { <IdChip kind="trace id" value=t /> })}
         </div>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn search_href_encodes_everything_outside_the_id_alphabet() {
-        assert_eq!(search_href("req_ab-1.2"), "/search?q=req_ab-1.2");
-        assert_eq!(search_href("a:b c&d"), "/search?q=a%3Ab%20c%26d");
     }
 }

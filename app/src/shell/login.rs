@@ -2,7 +2,7 @@
 //! to the `login` server function (also without JavaScript); the token
 //! never reaches script, it is set as an HttpOnly cookie by the server.
 
-use crate::api::auth::Login;
+use super::api::Login;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -10,8 +10,7 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
-    let next =
-        move || crate::api::auth::safe_next(&query.with(|q| q.get("next").unwrap_or_default()));
+    let next = move || super::api::safe_next(&query.with(|q| q.get("next").unwrap_or_default()));
     let action = ServerAction::<Login>::new();
     crate::mark_hydrated();
     let error = move || {

@@ -57,7 +57,7 @@ where
     IS: FromServerFnError,
     OS: FromServerFnError,
 {
-    use crate::flow::{current_flow, now_ms, random16, random8, record, RequestRecord};
+    use crate::support::flow::{current_flow, now_ms, random16, random8, record, RequestRecord};
     use model::{RequestId, SpanId, TraceId, TraceParent};
     use server_fn::response::ClientRes;
 
@@ -81,7 +81,7 @@ where
             }
         }
     }
-    let background = crate::flow::IN_BACKGROUND.with(|b| b.get());
+    let background = crate::support::flow::IN_BACKGROUND.with(|b| b.get());
     let res = <BrowserClient as Client<E, IS, OS>>::send(req).await;
     let mut rec = RequestRecord {
         path,
@@ -106,7 +106,7 @@ where
     }
     // An expired or revoked session: back to the login page, then here.
     if rec.status == 401 && !rec.path.contains("/api/auth/") {
-        crate::dom::go_to_login();
+        crate::support::dom::go_to_login();
     }
     if !background || !(200..300).contains(&rec.status) {
         record(rec);

@@ -20,9 +20,9 @@ pub fn Modal(
             if open.get() {
                 if let Some(el) = dialog.get() {
                     previous.set_value(
-                        crate::dom::active_element().map(send_wrapper::SendWrapper::new),
+                        crate::support::dom::active_element().map(send_wrapper::SendWrapper::new),
                     );
-                    crate::dom::focus_first(&el);
+                    crate::support::dom::focus_first(&el);
                 }
             } else if let Some(prev) = previous.try_update_value(|p| p.take()).flatten() {
                 let _ = prev.focus();
@@ -49,7 +49,7 @@ pub fn Modal(
                     #[cfg(feature = "hydrate")]
                     if ev.key() == "Tab" {
                         if let Some(el) = dialog.get_untracked() {
-                            crate::dom::trap_tab(&el, &ev);
+                            crate::support::dom::trap_tab(&el, &ev);
                         }
                     }
                 }

@@ -22,19 +22,32 @@ pub enum Cell {
     Badge(Tone, String),
     /// A link: (href, text); sorted by the text.
     Link(String, String),
+    /// A point in time (ms since the epoch, 0: never), shown by `Time`;
+    /// sorted by the value.
+    Time(u64),
+    /// A value with its recent history as a sparkline: (value to sort by,
+    /// text, history oldest first).
+    Trend(f64, String, Vec<Option<u64>>),
 }
 
 impl Cell {
     fn cmp(&self, other: &Cell) -> Ordering {
         match (self, other) {
             (Cell::Number(a, _), Cell::Number(b, _)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
+            (Cell::Time(a), Cell::Time(b)) => a.cmp(b),
+            (Cell::Trend(a, ..), Cell::Trend(b, ..)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
             _ => self.text().cmp(other.text()),
         }
     }
 
     fn text(&self) -> &str {
         match self {
-            Cell::Text(t) | Cell::Number(_, t) | Cell::Badge(_, t) | Cell::Link(_, t) => t,
+            Cell::Text(t)
+            | Cell::Number(_, t)
+            | Cell::Badge(_, t)
+            | Cell::Link(_, t)
+            | Cell::Trend(_, t, _) => t,
+            Cell::Time(_) => "",
         }
     }
 }
@@ -122,8 +135,11 @@ pub fn DataTable(
             }
         })
         .collect_view();
+    let region = caption.clone();
     view! {
-        <div class="table-wrap">
+        // Long tables scroll here, not the page; focusable so the keyboard
+        // can scroll it too.
+        <div class="table-wrap" tabindex="0" role="region" aria-label=region>
             <table class="data-table">
                 <caption>{caption}</caption>
                 <thead><tr>{header}</tr></thead>
@@ -139,6 +155,8 @@ pub fn DataTable(
                                             .map(|c| match c {
                                                 Cell::Text(t) | Cell::Number(_, t) => view! { <td>{t}</td> }.into_any(),
                                                 Cell::Badge(tone, t) => view! { <td><Badge tone=tone>{t}</Badge></td> }.into_any(),
+                                                Cell::Trend(_, t, history) => view! { <td><span class="trend">{t}<super::Sparkline values=history /></span></td> }.into_any(),
+                                                Cell::Time(ms) => view! { <td><super::Time ms=ms /></td> }.into_any(),
                                                 Cell::Link(href, t) => view! { <td><leptos_router::components::A href=href>{t}</leptos_router::components::A></td> }.into_any(),
                                             })
                                             .collect_view()}
@@ -149,7 +167,8 @@ pub fn DataTable(
                     }}
                 </tbody>
             </table>
-            <div class="table-footer">
+        </div>
+        <div class="table-footer">
                 <span>{move || format!("{} rows · page {} of {}", total.get(), page.get() + 1, pages())}</span>
                 <Button kind=super::ButtonKind::Secondary disabled=Signal::derive(move || page.get() == 0) on_click=move |_| page.update(|p| *p = p.saturating_sub(1))>
                     "Previous"
@@ -157,7 +176,6 @@ pub fn DataTable(
                 <Button kind=super::ButtonKind::Secondary disabled=Signal::derive(move || page.get() + 1 >= pages()) on_click=move |_| page.update(|p| *p += 1)>
                     "Next"
                 </Button>
-            </div>
         </div>
     }
 }
@@ -201,6 +219,24 @@ mod tests {
         );
         assert_eq!(last.len(), 5);
         assert_eq!(last[4][1], Cell::Number(1.0, "1".into()));
+    }
+
+    #[test]
+    fn times_sort_by_value_not_text() {
+        let rows = vec![
+            vec![Cell::Time(90_000)],
+            vec![Cell::Time(0)],
+            vec![Cell::Time(5_000)],
+        ];
+        let asc = Some(Sort {
+            column: 0,
+            dir: SortDir::Asc,
+        });
+        let sorted = sort_and_page(rows, asc, 0, 10);
+        assert_eq!(
+            sorted,
+            [[Cell::Time(0)], [Cell::Time(5_000)], [Cell::Time(90_000)]]
+        );
     }
 
     #[test]
