@@ -1,27 +1,30 @@
-//! The Leptos UI: pages, components, routes, and the server functions that
-//! form the BFF. Server-only code sits behind the `ssr` feature.
+//! The Leptos UI, one folder per domain (`fleet`, `iam`, `audit`,
+//! `status`, `settings`): its pages, and in its `api` the server functions
+//! that form the BFF. `shell` is the frame around them, `ui` the primitives
+//! they share, `support` the plumbing. Server-only code sits behind the
+//! `ssr` feature.
+//!
+//! A new page is one `pages!` entry in its domain's `mod.rs` plus its page
+//! file; a new domain is also one line in `shell::nav::DOMAINS`.
 
-pub mod api;
-mod audit_page;
-pub mod client;
-pub mod components;
-#[cfg(feature = "hydrate")]
-mod dom;
+pub mod audit;
 pub mod error;
-mod fleet_pages;
-pub mod flow;
-mod iam_pages;
-mod layout;
-mod lazy;
-pub mod live;
-pub mod login;
-pub mod nav;
-mod pages;
+pub mod fleet;
+pub mod iam;
+pub mod settings;
+pub mod shell;
+pub mod status;
+pub mod support;
+pub mod ui;
 
 use leptos::prelude::*;
+use leptos::tachys::view::iterators::StaticVec;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::any_nested_route::AnyNestedRoute;
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::{path, Lazy};
+use leptos_router::{path, MatchNestedRoutes};
+use shell::layout::Layout;
+use shell::not_found::NotFound;
 
 /// Internal response header carrying the CSP nonce of this render to the
 /// server's security-header middleware, which removes it.
@@ -39,6 +42,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <meta name=support::build_id::META_NAME content=support::build_id::BUILD_ID />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -74,41 +78,34 @@ pub(crate) fn mark_hydrated() {
     });
 }
 
+/// Every domain's routes (`shell::nav::routes`), inside the layout.
+#[component(transparent)]
+fn DomainRoutes() -> impl MatchNestedRoutes + Clone {
+    let routes: Vec<AnyNestedRoute> = shell::nav::routes().map(|route| route()).collect();
+    StaticVec::from(routes)
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    components::provide_toasts();
+    ui::provide_toasts();
+    support::clock::provide_clock();
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         // The pinned theme (Settings) applies on every page, login included.
-        if let Some(t) = dom::storage_get(layout::THEME_KEY) {
-            dom::set_theme(&t);
+        if let Some(t) = support::dom::storage_get(shell::layout::THEME_KEY) {
+            support::dom::set_theme(&t);
         }
     });
     view! {
         <Stylesheet id="leptos" href="/pkg/control.css" />
         <Title formatter=|t: String| format!("{t} · Cloudlysis Control") />
         <Router>
-            <Routes fallback=|| view! { <layout::Layout><pages::NotFound /></layout::Layout> }>
-                <Route path=path!("/login") view=login::LoginPage />
-                <ParentRoute path=path!("") view=|| view! { <layout::Layout /> }>
-                    <Route path=path!("/") view={Lazy::<lazy::OverviewRoute>::new()} />
-                    <Route path=path!("/fleet") view={Lazy::<lazy::FleetRoute>::new()} />
-                    <Route path=path!("/tenants") view={Lazy::<lazy::TenantsRoute>::new()} />
-                    <Route path=path!("/tenants/:tenant") view={Lazy::<lazy::TenantDetailRoute>::new()} />
-                    <Route path=path!("/placement") view={Lazy::<lazy::PlacementRoute>::new()} />
-                    <Route path=path!("/jobs") view=|| pages::placeholder("/jobs") />
-                    <Route path=path!("/config") view=|| pages::placeholder("/config") />
-                    <Route path=path!("/definitions") view=|| pages::placeholder("/definitions") />
-                    <Route path=path!("/deployments") view=|| pages::placeholder("/deployments") />
-                    <Route path=path!("/drift") view=|| pages::placeholder("/drift") />
-                    <Route path=path!("/observability") view=|| pages::placeholder("/observability") />
-                    <Route path=path!("/audit") view={Lazy::<lazy::AuditRoute>::new()} />
-                    <Route path=path!("/users") view={Lazy::<lazy::UsersRoute>::new()} />
-                    <Route path=path!("/sessions") view={Lazy::<lazy::SessionsRoute>::new()} />
-                    <Route path=path!("/roles") view={Lazy::<lazy::RolesRoute>::new()} />
-                    <Route path=path!("/settings") view={Lazy::<lazy::SettingsRoute>::new()} />
-                    <Route path=path!("/search") view=pages::Search />
+            <Routes fallback=|| view! { <Layout><NotFound /></Layout> }>
+                <Route path=path!("/login") view=shell::login::LoginPage />
+                <ParentRoute path=path!("") view=|| view! { <Layout /> }>
+                    <Route path=path!("/search") view=shell::search::Search />
+                    <DomainRoutes />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -118,6 +115,9 @@ pub fn App() -> impl IntoView {
 /// The wasm entry point calls this (frontend/src/lib.rs).
 #[cfg(feature = "hydrate")]
 pub fn hydrate() {
-    // Lazy routes (see `lazy`) need the async hydration entry point.
-    leptos::mount::hydrate_lazy(App);
+    // A page from another build would not hydrate: say so instead.
+    if support::build_id::check_document() {
+        // Lazy routes (see `support::lazy`) need the async hydration entry point.
+        leptos::mount::hydrate_lazy(App);
+    }
 }

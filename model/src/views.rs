@@ -212,6 +212,28 @@ pub struct InstanceHealth {
     pub last_error: Option<String>,
     /// Unix milliseconds of the last probe (0: never).
     pub checked_at_ms: u64,
+    /// Latencies of the recent probes, oldest first, this one last (at most
+    /// `RECENT_PROBES`; `None`: the probe got no answer).
+    #[serde(default)]
+    pub recent_latency_ms: Vec<Option<u64>>,
+}
+
+/// How many probes of one endpoint `InstanceHealth::recent_latency_ms` keeps.
+pub const RECENT_PROBES: usize = 20;
+
+impl InstanceHealth {
+    /// This probe's latency appended to the history of the previous one,
+    /// keeping the last `RECENT_PROBES`.
+    pub fn with_history(mut self, previous: Option<&InstanceHealth>) -> Self {
+        let mut recent = previous
+            .map(|p| p.recent_latency_ms.clone())
+            .unwrap_or_default();
+        recent.push(self.latency_ms);
+        let excess = recent.len().saturating_sub(RECENT_PROBES);
+        recent.drain(..excess);
+        self.recent_latency_ms = recent;
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,6 +291,42 @@ impl FleetSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_history_keeps_the_last_probes_oldest_first() {
+        let probe = |lat: Option<u64>| InstanceHealth {
+            kind: crate::fleet::ServiceKind::Runner,
+            shard: crate::fleet::ShardId::parse("s1").unwrap(),
+            endpoint: "http://r1".into(),
+            status: HealthStatus::Healthy,
+            latency_ms: lat,
+            version: None,
+            git_sha: None,
+            loaded_placement_revision: None,
+            loaded_routing_revision: None,
+            current_placement_revision: 0,
+            current_routing_revision: 0,
+            not_reloaded: false,
+            draining_tenants: vec![],
+            last_error: None,
+            checked_at_ms: 1,
+            recent_latency_ms: vec![],
+        };
+        let first = probe(Some(5)).with_history(None);
+        assert_eq!(first.recent_latency_ms, [Some(5)]);
+        let second = probe(None).with_history(Some(&first));
+        assert_eq!(second.recent_latency_ms, [Some(5), None]);
+        let mut h = second;
+        for i in 0..(RECENT_PROBES as u64 + 3) {
+            h = probe(Some(i)).with_history(Some(&h));
+        }
+        assert_eq!(h.recent_latency_ms.len(), RECENT_PROBES);
+        assert_eq!(
+            h.recent_latency_ms.last(),
+            Some(&Some(RECENT_PROBES as u64 + 2))
+        );
+        assert_eq!(h.recent_latency_ms[0], Some(3));
+    }
 
     #[test]
     fn worst_health_wins() {

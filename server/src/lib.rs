@@ -172,7 +172,7 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
     }
     auth.spawn_key_refresh();
     let iam = Arc::new(IamService::new(auth.clone(), audit.clone()));
-    let session = app::api::auth::SessionSettings {
+    let session = app::shell::api::SessionSettings {
         cookie_secure: config.auth.cookie_secure,
     };
     let mut readiness =

@@ -24,7 +24,7 @@ pub struct AppState {
     pub iam: Arc<IamService>,
     pub audit: Arc<AuditLog>,
     /// Browser session settings the login/logout server functions need.
-    pub session: app::api::auth::SessionSettings,
+    pub session: app::shell::api::SessionSettings,
     /// Origins besides the request's own host allowed to change state.
     pub auth_origins: Arc<Vec<String>>,
 }

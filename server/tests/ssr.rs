@@ -8,7 +8,7 @@ use common::{app, body_string};
 #[tokio::test]
 async fn every_nav_page_renders() {
     let a = app().await;
-    for p in app::nav::PAGES {
+    for p in app::shell::nav::pages() {
         let res = a.get(p.path).await;
         assert_eq!(res.status(), StatusCode::OK, "{}", p.path);
         let html = body_string(res).await;

@@ -242,6 +242,7 @@ async fn probe(
         draining_tenants: Vec::new(),
         last_error: None,
         checked_at_ms: 0,
+        recent_latency_ms: Vec::new(),
     };
     let (hu, ru, mu) = (
         format!("{base}/health"),
@@ -430,6 +431,8 @@ async fn run(docs: FleetDocs, cfg: PollerConfig, tx: watch::Sender<Arc<FleetSnap
             let got = tokio::time::timeout(Duration::from_millis(100), rrx.recv()).await;
             match got {
                 Ok(Some(h)) => {
+                    let previous = latest.get(&h.endpoint);
+                    let h = h.with_history(previous);
                     latest.insert(h.endpoint.clone(), h);
                     dirty = true;
                 }

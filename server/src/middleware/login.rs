@@ -147,7 +147,7 @@ fn parse_form(body: &[u8]) -> LoginForm {
     }
     LoginForm {
         user,
-        next: app::api::auth::safe_next(&next),
+        next: app::shell::api::safe_next(&next),
     }
 }
 

@@ -1,0 +1,29 @@
+//! The Audit Log page's server functions (same engine calls as
+//! `GET /admin/v1/audit` and `/audit/verify`).
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use model::audit::{AuditPage, AuditQuery, Verdict};
+
+#[server(client = crate::support::client::IdClient, endpoint = "audit/list")]
+pub async fn list_audit(query: AuditQuery) -> Result<AuditPage, AppError> {
+    use crate::support::guard::{guard, service};
+    guard(<ListAudit as server_fn::ServerFn>::PATH).await?;
+    query
+        .check()
+        .map_err(|m| AppError::new(model::ErrorCode::BadRequest, m))?;
+    service::<std::sync::Arc<engine::audit::AuditLog>>()?
+        .query(&query)
+        .await
+        .map_err(AppError::from)
+}
+
+#[server(client = crate::support::client::IdClient, endpoint = "audit/verify")]
+pub async fn verify_audit() -> Result<Verdict, AppError> {
+    use crate::support::guard::{guard, service};
+    guard(<VerifyAudit as server_fn::ServerFn>::PATH).await?;
+    service::<std::sync::Arc<engine::audit::AuditLog>>()?
+        .verify()
+        .await
+        .map_err(AppError::from)
+}

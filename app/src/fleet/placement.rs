@@ -1,0 +1,63 @@
+//! Scale & Placement: shards per service kind with their tenants and
+//! endpoints.
+
+use super::api::get_placements;
+use super::{health_tone, state_label, DocMetaLine};
+use crate::shell::frame::PageFrame;
+use crate::shell::nav::page;
+use crate::support::live::use_live;
+use crate::ui::{error_alert, Badge, Tone};
+use leptos::prelude::*;
+
+#[component]
+pub fn PlacementPage() -> impl IntoView {
+    let info = page("/placement").expect("placement is a nav page");
+    let live = use_live();
+    let data = Resource::new(
+        move || live.key(),
+        |_| crate::support::flow::background(get_placements()),
+    );
+    view! {
+        <PageFrame info=info>
+            <Transition fallback=|| view! { <p class="muted">"Loading placement…"</p> }>
+                {move || data.get().map(|r| match r {
+                    Err(e) => error_alert(e),
+                    Ok(list) => list.into_iter().map(|p| view! {
+                        <section class="card" data-testid=format!("placement-{}", p.kind)>
+                            <h2>{p.kind.as_str()}</h2>
+                            <DocMetaLine label="Placement" meta=p.placement.clone() />
+                            <DocMetaLine label="Routing" meta=p.routing.clone() />
+                            <p>{p.tenant_count}" tenants named · default shard "{p.default_shard.map(|s| s.to_string()).unwrap_or_else(|| "none".into())}</p>
+                            {(!p.issues.is_empty()).then({ let issues = p.issues.clone(); move || view! {
+                                <ul class="issues" role="alert">
+                                    {issues.into_iter().map(|i| view! { <li><Badge tone=Tone::Error>{i.code.as_str()}</Badge>" "{i.message}" ("{i.path}")"</li> }).collect_view()}
+                                </ul>
+                            }})}
+                            <table class="data-table">
+                                <caption>{format!("{} shards", p.shards.len())}</caption>
+                                <thead><tr><th scope="col">"Shard"</th><th scope="col">"Tenants"</th><th scope="col">"State"</th><th scope="col">"Endpoints"</th></tr></thead>
+                                <tbody>
+                                    {p.shards.into_iter().map(|s| {
+                                        let (tone, label) = state_label(s.state);
+                                        view! {
+                                            <tr data-shard=s.shard.to_string()>
+                                                <td>{s.shard.to_string()}{s.is_default.then_some(" (default)")}</td>
+                                                <td data-testid="tenant-count">{s.tenant_count}</td>
+                                                <td><Badge tone=tone>{label}</Badge></td>
+                                                <td>
+                                                    {s.endpoints.into_iter().map(|e| view! {
+                                                        <span class="endpoint">{e.url}" "<Badge tone=health_tone(e.status)>{e.status.as_str()}</Badge></span>
+                                                    }).collect_view()}
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </section>
+                    }).collect_view().into_any(),
+                })}
+            </Transition>
+        </PageFrame>
+    }
+}

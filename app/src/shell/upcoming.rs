@@ -1,0 +1,44 @@
+//! Pages whose capability is not built yet: each says what it will show
+//! and renders no invented data. A capability that lands moves its entry
+//! into its own domain folder.
+
+use model::auth::Right;
+
+crate::support::lazy::pages! {
+    page "/jobs" => placeholder {
+        title: "Jobs",
+        section: Operate,
+        purpose: "Drain, migrate, reload and config jobs with their plans, steps, progress and audit trail.",
+        right: Some(Right::TenantsRead),
+    },
+    page "/config" => placeholder {
+        title: "Config",
+        section: Change,
+        purpose: "Versioned configuration domains (routing, placement, feature flags) with validate, plan, apply and rollback.",
+        right: Some(Right::ConfigRead),
+    },
+    page "/definitions" => placeholder {
+        title: "Definitions",
+        section: Change,
+        purpose: "Runner definitions (effects and sagas) and their activation state.",
+        right: Some(Right::ConfigRead),
+    },
+    page "/deployments" => placeholder {
+        title: "Deployments",
+        section: Change,
+        purpose: "Swarm services with their images, versions and rolling-update state; what changed, and guarded rollback.",
+        right: Some(Right::DeployRead),
+    },
+    page "/drift" => placeholder {
+        title: "Platform Drift",
+        section: Change,
+        purpose: "Desired versus observed platform state: missing, extra, version or config mismatch, unhealthy and not-reloaded services.",
+        right: Some(Right::DeployRead),
+    },
+    page "/observability" => placeholder {
+        title: "Observability",
+        section: Investigate,
+        purpose: "Links into the provisioned Grafana dashboards, deploy markers, and Explore prefilled by correlation or trace id.",
+        right: Some(Right::FleetRead),
+    },
+}
