@@ -307,7 +307,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/admin/v1", admin)
         .route("/admin", any(routes::admin::not_found))
         .route("/admin/{*rest}", any(routes::admin::not_found))
-        .nest_service("/pkg", middleware::assets::pkg(&state.leptos))
+        .route_service("/pkg/{*file}", middleware::assets::pkg(&state.leptos))
         .leptos_routes_with_context(&state, routes, context, {
             let o = leptos_options.clone();
             move || shell(o.clone())

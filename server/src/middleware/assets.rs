@@ -10,7 +10,6 @@
 //! - An answer that does not say otherwise is `no-store`: pages, server
 //!   functions and REST answers hold an operator's data.
 
-use axum::extract::Request;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -47,10 +46,11 @@ pub fn hash_file(site_root: &str) -> Option<PathBuf> {
         .map(|p| std::path::absolute(&p).unwrap_or(p))
 }
 
-/// The `/pkg` service (nest it at `/pkg`): precompressed files, cached for
-/// a year when their names are content-hashed.
+/// The service for `/pkg/{*file}` (the whole path is looked up under the
+/// site root): precompressed files, cached for a year when their names are
+/// content-hashed.
 pub fn pkg(options: &LeptosOptions) -> Router {
-    let dir = Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let dir = Path::new(options.site_root.as_ref());
     let cache = HeaderValue::from_static(if options.hash_files {
         IMMUTABLE
     } else {
