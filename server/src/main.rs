@@ -221,12 +221,14 @@ mod dev {
         if own_gateway {
             print_dev_users(config.auth.gateway_url.as_deref().unwrap_or("-"));
         }
-        run(rt, config, RunMode::Dev)
+        super::run(rt, config, RunMode::Dev)
     }
 
     /// Dev only: the simulated Gateway's example operators, one per role.
     fn print_dev_users(gateway: &str) {
-        eprintln!("control dev: simulated gateway {gateway}; sign in at /login as (dev passwords):");
+        eprintln!(
+            "control dev: simulated gateway {gateway}; sign in at /login as (dev passwords):"
+        );
         for u in sim::dev_users() {
             eprintln!(
                 "    {:<10} {:<24} {}",
@@ -236,7 +238,6 @@ mod dev {
             );
         }
     }
-
 }
 
 #[cfg(not(feature = "dev"))]

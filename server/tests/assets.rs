@@ -32,7 +32,9 @@ async fn get(a: &TestApp, uri: &str, accept_encoding: Option<&str>) -> Response<
 
 fn gunzip(b: &[u8]) -> String {
     let mut s = String::new();
-    flate2::read::GzDecoder::new(b).read_to_string(&mut s).unwrap();
+    flate2::read::GzDecoder::new(b)
+        .read_to_string(&mut s)
+        .unwrap();
     s
 }
 
@@ -189,7 +191,11 @@ async fn a_missing_pkg_file_is_a_json_404_that_is_not_cached() {
     hashed_site(site.path());
     let root = site.path().to_str().unwrap().to_owned();
     let a = app_with(|c| c.server.site_root = root).await;
-    for uri in ["/pkg/control.OLDHASH.wasm", "/pkg/../hash.txt", "/pkg/%2e%2e/hash.txt"] {
+    for uri in [
+        "/pkg/control.OLDHASH.wasm",
+        "/pkg/../hash.txt",
+        "/pkg/%2e%2e/hash.txt",
+    ] {
         let res = get(&a, uri, Some("br")).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{uri}");
         assert_eq!(header(&res, "cache-control"), Some("no-store"), "{uri}");

@@ -195,7 +195,14 @@ fn dev_starts_the_simulated_fleet_and_names_the_dev_users() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = control()
-        .args(["dev", "--listen", &format!("127.0.0.1:{port}"), "--sim-tenants", "5", "--data-dir"])
+        .args([
+            "dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--sim-tenants",
+            "5",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -206,5 +213,8 @@ fn dev_starts_the_simulated_fleet_and_names_the_dev_users() {
     let out = child.wait_with_output().unwrap();
     assert!(up, "control dev did not become ready");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("simulated fleet") && err.contains("admin-dev-password"), "{err}");
+    assert!(
+        err.contains("simulated fleet") && err.contains("admin-dev-password"),
+        "{err}"
+    );
 }
