@@ -43,16 +43,30 @@ cargo fmt --all --check
 step "cargo clippy (server side: ssr)"
 cargo clippy -p model -p engine -p app --features app/ssr -p server -p sim --all-targets -- -D warnings
 
+step "cargo clippy (server with the dev feature: control dev)"
+cargo clippy -p server --features dev --all-targets -- -D warnings
+
 step "cargo clippy (wasm side: hydrate)"
 cargo clippy -p frontend -p app --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
 
 step "cargo test"
 cargo test
 
-step "cargo leptos build --release --split (server + size-optimised wasm, one chunk per page)"
-cargo leptos build --release --split
+step "cargo test -p server --features dev --test binary (control dev with the simulator)"
+cargo test -p server --features dev --test binary
 
 bin="$CARGO_TARGET_DIR/release/control"
+# Both builds run through cargo-leptos so that they share its RUSTFLAGS and
+# LEPTOS_* settings, hence every compiled dependency: the second only
+# rebuilds and relinks the server crate.
+step "production binary (default features, what an image ships): cargo leptos build --release --server-only"
+cargo leptos build --release --server-only
+scripts/check-release-binary.sh "$bin"
+
+step "cargo leptos build --release --split --precompress --bin-features dev (site + the dev-featured server for the end-to-end suites)"
+cargo leptos build --release --split --precompress --bin-features dev
+scripts/check-release-binary.sh --expect-sim "$bin"
+
 step "control --help / --version"
 "$bin" --help >/dev/null
 "$bin" --version

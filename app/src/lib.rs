@@ -19,7 +19,7 @@ pub mod ui;
 
 use leptos::prelude::*;
 use leptos::tachys::view::iterators::StaticVec;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::any_nested_route::AnyNestedRoute;
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, MatchNestedRoutes};
@@ -43,6 +43,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <meta name=support::build_id::META_NAME content=support::build_id::BUILD_ID />
+                // Here, not in `App`: only the server knows the hashed name.
+                <HashedStylesheet id="leptos" options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -98,7 +100,6 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="leptos" href="/pkg/control.css" />
         <Title formatter=|t: String| format!("{t} · Cloudlysis Control") />
         <Router>
             <Routes fallback=|| view! { <Layout><NotFound /></Layout> }>

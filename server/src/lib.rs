@@ -181,8 +181,11 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
         readiness =
             readiness.with_check(Arc::new(DataDirCheck::new(config.store.data_dir.clone())));
     }
+    let hash_file = middleware::assets::hash_file(&config.server.site_root);
     let leptos = LeptosOptions::builder()
         .output_name("control")
+        .hash_files(hash_file.is_some())
+        .hash_file(hash_file.map_or("hash.txt".into(), |p| p.to_string_lossy().into()))
         .site_root(config.server.site_root.clone())
         .site_pkg_dir("pkg")
         .site_addr(config.server.listen)
@@ -303,6 +306,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/admin/v1", admin)
         .route("/admin", any(routes::admin::not_found))
         .route("/admin/{*rest}", any(routes::admin::not_found))
+        .route_service("/pkg/{*file}", middleware::assets::pkg(&state.leptos))
         .leptos_routes_with_context(&state, routes, context, {
             let o = leptos_options.clone();
             move || shell(o.clone())
@@ -343,6 +347,7 @@ pub fn router(state: AppState) -> Router {
             middleware::observe::observe,
         ))
         .layer(axum::middleware::from_fn(middleware::ids::assign_ids))
+        .layer(middleware::assets::layers())
         .with_state(state)
 }
 

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use engine::RunMode;
-use server::config::{Config, FleetSource, LogFormat, StoreBackend};
+use server::config::Config;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,22 +28,8 @@ enum Command {
         listen: Option<SocketAddr>,
     },
     /// Development: embedded store under ./.control-data, a simulated fleet,
-    /// listening on 127.0.0.1:3000.
-    Dev {
-        #[arg(long, default_value = "127.0.0.1:3000")]
-        listen: SocketAddr,
-        #[arg(long, default_value = ".control-data")]
-        data_dir: PathBuf,
-        /// Do not start the simulated fleet.
-        #[arg(long)]
-        no_sim: bool,
-        /// Tenants in the simulated fleet's placement.
-        #[arg(long, default_value_t = 500)]
-        sim_tenants: usize,
-        /// Port of the simulated fleet's fault-control API (0: any free port).
-        #[arg(long, default_value_t = 0)]
-        sim_control_port: u16,
-    },
+    /// listening on 127.0.0.1:3000. Only in builds with the `dev` feature.
+    Dev(DevArgs),
     /// Exit 0 when the local server answers /health (or /ready with --ready), 1 otherwise.
     Healthcheck {
         /// Address to probe; defaults to server.listen from config.
@@ -55,6 +41,23 @@ enum Command {
         #[arg(long, default_value_t = 3000)]
         timeout_ms: u64,
     },
+}
+
+#[derive(clap::Args)]
+struct DevArgs {
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    #[arg(long, default_value = ".control-data")]
+    data_dir: PathBuf,
+    /// Do not start the simulated fleet.
+    #[arg(long)]
+    no_sim: bool,
+    /// Tenants in the simulated fleet's placement.
+    #[arg(long, default_value_t = 500)]
+    sim_tenants: usize,
+    /// Port of the simulated fleet's fault-control API (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    sim_control_port: u16,
 }
 
 fn main() -> ExitCode {
@@ -102,96 +105,7 @@ fn main() -> ExitCode {
             }
             run(&rt, config, RunMode::Serve)
         }
-        Command::Dev {
-            listen,
-            data_dir,
-            no_sim,
-            sim_tenants,
-            sim_control_port,
-        } => {
-            config.server.listen = listen;
-            config.store.backend = StoreBackend::Embedded;
-            config.fleet.source = FleetSource::File;
-            config.fleet.placement_file = data_dir.join("config/placement/dev.json");
-            config.fleet.routing_file = data_dir.join("config/routing/dev.json");
-            config.fleet.poll_interval_ms = config.fleet.poll_interval_ms.min(2_000);
-            config.store.data_dir = data_dir;
-            if std::env::var_os("CONTROL_LOG_FORMAT").is_none() && cli.config.is_none() {
-                config.log.format = LogFormat::Pretty;
-            }
-            if let Err(e) = std::fs::create_dir_all(&config.store.data_dir) {
-                eprintln!(
-                    "control: cannot create data dir {}: {e}",
-                    config.store.data_dir.display()
-                );
-                return ExitCode::FAILURE;
-            }
-            // Plain-http localhost: a `Secure` cookie would be dropped.
-            config.auth.cookie_secure = false;
-            let own_gateway = config.auth.gateway_url.is_none();
-            // The simulated fleet (or Gateway alone) lives as long as the server.
-            let mut _gateway = None;
-            let _fleet = if no_sim {
-                if config.auth.gateway_url.is_none() {
-                    let iam = sim::Iam::new(sim::IamConfig::default());
-                    match rt.block_on(iam.serve(([127, 0, 0, 1], 0).into())) {
-                        Ok((addr, task)) => {
-                            config.auth.gateway_url = Some(format!("http://{addr}"));
-                            _gateway = Some(task);
-                        }
-                        Err(e) => {
-                            eprintln!("control: cannot start the simulated gateway: {e}");
-                            return ExitCode::FAILURE;
-                        }
-                    }
-                }
-                None
-            } else {
-                let topo = sim::Topology {
-                    tenants: sim_tenants,
-                    ..sim::Topology::default()
-                };
-                match rt.block_on(sim::Fleet::start(
-                    &topo,
-                    &config.store.data_dir.join("config"),
-                    sim_control_port,
-                )) {
-                    Ok(f) => {
-                        if config.auth.gateway_url.is_none() {
-                            config.auth.gateway_url = Some(f.gateway_url());
-                        }
-                        eprintln!(
-                            "control dev: simulated fleet of {} instances ({} tenants); fault knobs: http://{}/sim/instances",
-                            f.instances().len(),
-                            sim_tenants,
-                            f.control_addr
-                        );
-                        Some(f)
-                    }
-                    Err(e) => {
-                        eprintln!("control: cannot start the simulated fleet: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            };
-            if own_gateway {
-                print_dev_users(config.auth.gateway_url.as_deref().unwrap_or("-"));
-            }
-            run(&rt, config, RunMode::Dev)
-        }
-    }
-}
-
-/// Dev only: the simulated Gateway's example operators, one per role.
-fn print_dev_users(gateway: &str) {
-    eprintln!("control dev: simulated gateway {gateway}; sign in at /login as (dev passwords):");
-    for u in sim::dev_users() {
-        eprintln!(
-            "    {:<10} {:<24} {}",
-            u.username,
-            u.password,
-            u.roles.join(", ")
-        );
+        Command::Dev(args) => dev::run(&rt, config, cli.config.is_some(), args),
     }
 }
 
@@ -216,5 +130,130 @@ fn run(rt: &tokio::runtime::Runtime, config: Config, mode: RunMode) -> ExitCode 
             eprintln!("control: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `control dev`: the simulated fleet and Gateway, compiled in only with the
+/// `dev` feature so that a production build holds no example passwords.
+#[cfg(feature = "dev")]
+mod dev {
+    use super::*;
+    use server::config::{FleetSource, LogFormat, StoreBackend};
+
+    pub fn run(
+        rt: &tokio::runtime::Runtime,
+        mut config: Config,
+        has_config_file: bool,
+        args: DevArgs,
+    ) -> ExitCode {
+        let DevArgs {
+            listen,
+            data_dir,
+            no_sim,
+            sim_tenants,
+            sim_control_port,
+        } = args;
+        config.server.listen = listen;
+        config.store.backend = StoreBackend::Embedded;
+        config.fleet.source = FleetSource::File;
+        config.fleet.placement_file = data_dir.join("config/placement/dev.json");
+        config.fleet.routing_file = data_dir.join("config/routing/dev.json");
+        config.fleet.poll_interval_ms = config.fleet.poll_interval_ms.min(2_000);
+        config.store.data_dir = data_dir;
+        if std::env::var_os("CONTROL_LOG_FORMAT").is_none() && !has_config_file {
+            config.log.format = LogFormat::Pretty;
+        }
+        if let Err(e) = std::fs::create_dir_all(&config.store.data_dir) {
+            eprintln!(
+                "control: cannot create data dir {}: {e}",
+                config.store.data_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+        // Plain-http localhost: a `Secure` cookie would be dropped.
+        config.auth.cookie_secure = false;
+        let own_gateway = config.auth.gateway_url.is_none();
+        // The simulated fleet (or Gateway alone) lives as long as the server.
+        let mut _gateway = None;
+        let _fleet = if no_sim {
+            if config.auth.gateway_url.is_none() {
+                let iam = sim::Iam::new(sim::IamConfig::default());
+                match rt.block_on(iam.serve(([127, 0, 0, 1], 0).into())) {
+                    Ok((addr, task)) => {
+                        config.auth.gateway_url = Some(format!("http://{addr}"));
+                        _gateway = Some(task);
+                    }
+                    Err(e) => {
+                        eprintln!("control: cannot start the simulated gateway: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            None
+        } else {
+            let topo = sim::Topology {
+                tenants: sim_tenants,
+                ..sim::Topology::default()
+            };
+            match rt.block_on(sim::Fleet::start(
+                &topo,
+                &config.store.data_dir.join("config"),
+                sim_control_port,
+            )) {
+                Ok(f) => {
+                    if config.auth.gateway_url.is_none() {
+                        config.auth.gateway_url = Some(f.gateway_url());
+                    }
+                    eprintln!(
+                        "control dev: simulated fleet of {} instances ({} tenants); fault knobs: http://{}/sim/instances",
+                        f.instances().len(),
+                        sim_tenants,
+                        f.control_addr
+                    );
+                    Some(f)
+                }
+                Err(e) => {
+                    eprintln!("control: cannot start the simulated fleet: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        };
+        if own_gateway {
+            print_dev_users(config.auth.gateway_url.as_deref().unwrap_or("-"));
+        }
+        super::run(rt, config, RunMode::Dev)
+    }
+
+    /// Dev only: the simulated Gateway's example operators, one per role.
+    fn print_dev_users(gateway: &str) {
+        eprintln!(
+            "control dev: simulated gateway {gateway}; sign in at /login as (dev passwords):"
+        );
+        for u in sim::dev_users() {
+            eprintln!(
+                "    {:<10} {:<24} {}",
+                u.username,
+                u.password,
+                u.roles.join(", ")
+            );
+        }
+    }
+}
+
+#[cfg(not(feature = "dev"))]
+mod dev {
+    use super::*;
+
+    pub fn run(
+        _rt: &tokio::runtime::Runtime,
+        _config: Config,
+        _has_config_file: bool,
+        _args: DevArgs,
+    ) -> ExitCode {
+        eprintln!(
+            "control: this build has no `dev` command (it holds no simulated fleet); \
+             build with `cargo build -p server --features dev`, or run `make dev`"
+        );
+        ExitCode::from(2)
     }
 }

@@ -26,15 +26,14 @@ fn control() -> Command {
     c
 }
 
-fn start_dev(port: u16, dir: &std::path::Path) -> Child {
+/// `control serve` on the embedded store: what a production build runs.
+/// The Gateway address leads nowhere; liveness and readiness do not need it.
+fn start_serve(port: u16, dir: &std::path::Path) -> Child {
     control()
-        .args([
-            "dev",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("CONTROL_STORE_DATA_DIR", dir)
+        .env("CONTROL_AUTH_GATEWAY_URL", "http://127.0.0.1:9")
+        .env("CONTROL_AUDIT_HMAC_KEY", "k".repeat(32))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -72,7 +71,7 @@ fn healthcheck_follows_the_server_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     assert!(!healthcheck(port, false), "nothing listens yet");
-    let mut child = start_dev(port, dir.path());
+    let mut child = start_serve(port, dir.path());
     assert!(
         wait_until(Duration::from_secs(20), || healthcheck(port, false)),
         "server did not come up"
@@ -168,4 +167,54 @@ fn serve_needs_a_gateway_and_an_audit_key() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("audit.hmac_key"), "{err}");
+}
+
+#[cfg(not(feature = "dev"))]
+#[test]
+fn dev_without_the_feature_exits_2_and_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = control()
+        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--features dev") && err.contains("make dev"),
+        "{err}"
+    );
+    assert!(!err.contains("password"), "{err}");
+    // Nothing was started or written.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[cfg(feature = "dev")]
+#[test]
+fn dev_starts_the_simulated_fleet_and_names_the_dev_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = control()
+        .args([
+            "dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--sim-tenants",
+            "5",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let up = wait_until(Duration::from_secs(20), || healthcheck(port, true));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(up, "control dev did not become ready");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("simulated fleet") && err.contains("admin-dev-password"),
+        "{err}"
+    );
 }
