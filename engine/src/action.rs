@@ -116,7 +116,9 @@ impl Plan {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Option<String>> + Send + 'static,
     {
-        self.digest = Some(Arc::new(move || Box::pin(f())));
+        self.digest = Some(Arc::new(move || -> BoxFuture<'static, Option<String>> {
+            Box::pin(f())
+        }));
         self
     }
 
@@ -339,7 +341,11 @@ impl Actions {
             self.audit.append(intent.record).await?;
             true
         };
-        kv.delete(key, Some(rev)).await?;
+        // Losing this means another recovery took over meanwhile; it finds
+        // the event in the chain and only deletes the intent.
+        if let Err(e) = kv.delete(key, Some(rev)).await {
+            tracing::warn!(error = %e, intent = id, "recovered audit intent not deleted");
+        }
         Ok(wrote)
     }
 

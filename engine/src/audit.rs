@@ -243,12 +243,6 @@ impl AuditLog {
             .await
     }
 
-    /// Whether an append can be expected to work now: privileged actions
-    /// check this first, so none runs while it could not be audited.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.log().await?.last_seq().await.map(|_| ())
-    }
-
     fn mac(&self, seq: u64, prev: &str, record_json: &[u8]) -> Result<HmacSha256, StoreError> {
         let mut mac = HmacSha256::new_from_slice(&self.key)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;

@@ -9,9 +9,7 @@ use crate::gateway::{Forward, GatewayError, Reply};
 use crate::identity::{Authenticator, Caller};
 use http::Method;
 use model::audit::Outcome;
-use model::iam::{
-    check_iam_id, check_reason, IamRole, IamSession, IamUser, LoginRequest, LoginResponse,
-};
+use model::iam::{check_iam_id, IamRole, IamSession, IamUser, LoginRequest, LoginResponse};
 use serde::de::DeserializeOwned;
 use sha2::Digest;
 use std::sync::Arc;

@@ -360,7 +360,10 @@ async fn interrupted_actions_are_finished_exactly_once_by_racing_recoveries() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(a.open_intents().await.unwrap().len(), 8);
-    let (r1, r2) = (f.actions(Duration::ZERO), f.actions(Duration::ZERO));
+    // Stale for the recoveries, while a claim one of them just made is not.
+    let stale = Duration::from_millis(300);
+    tokio::time::sleep(stale * 2).await;
+    let (r1, r2) = (f.actions(stale), f.actions(stale));
     let (w1, w2) = tokio::join!(r1.recover(), r2.recover());
     assert_eq!(w1.unwrap() + w2.unwrap(), 8);
     let events = f.audit.export(&Default::default()).await.unwrap();

@@ -216,9 +216,10 @@ async fn thirty_two_from_each_of_two_control_planes_sharing_nats_each_leave_one_
     // Unique per run, since the stream outlives it.
     let run: u32 = rand::random();
     let busy = BusyCores::start();
+    let (pa, pb) = (format!("a{run:08x}"), format!("b{run:08x}"));
     let (ra, rb) = tokio::join!(
-        burst(&a.router, &admin, &format!("a{run:08x}"), 32),
-        burst(&b.router, &admin, &format!("b{run:08x}"), 32)
+        burst(&a.router, &admin, &pa, 32),
+        burst(&b.router, &admin, &pb, 32)
     );
     drop(busy);
     let answers: Vec<_> = ra.into_iter().chain(rb).collect();
@@ -303,7 +304,6 @@ fn start_control(port: u16, dir: &std::path::Path, gateway: &str) -> Child {
         .env("CONTROL_STORE_DATA_DIR", dir)
         .env("CONTROL_AUTH_GATEWAY_URL", gateway)
         .env("CONTROL_AUDIT_HMAC_KEY", CRASH_KEY)
-        .env("CONTROL_AUTH_COOKIE_SECURE", "false")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -405,10 +405,12 @@ async fn kill_9_during_actions_loses_no_event_after_recovery() {
         store.clone(),
         CRASH_KEY.as_bytes(),
     ));
+    // Stale for both recoveries, while a claim one of them just made is not.
     let timing = Timing {
-        stale_after: Duration::ZERO,
+        stale_after: Duration::from_secs(1),
         every: Duration::from_secs(60),
     };
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let (r1, r2) = (
         Actions::new(audit.clone(), store.clone(), timing),
         Actions::new(audit.clone(), store.clone(), timing),
