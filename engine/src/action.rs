@@ -38,6 +38,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const INTENT_BUCKET: &str = "audit_intents";
+/// How long opening the intent bucket or writing an intent may take.
+const INTENT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActionError {
@@ -232,7 +234,12 @@ impl Actions {
         record.intent_id = Some(id.clone());
         let key = Key::parse(&id).map_err(|e| ActionError::Unavailable(e.to_string()))?;
         let unavailable = |e: StoreError| ActionError::Unavailable(e.to_string());
-        let kv = self.kv().await.map_err(unavailable)?;
+        // A store that does not answer refuses the action in good time,
+        // before the request's own timeout.
+        let kv = tokio::time::timeout(INTENT_WRITE_TIMEOUT, self.kv())
+            .await
+            .map_err(|_| ActionError::Unavailable("the intent store did not answer".into()))?
+            .map_err(unavailable)?;
         if let Some(d) = &digest {
             record.before_digest = d().await;
         }
@@ -242,10 +249,13 @@ impl Actions {
             since_ms: now_ms(),
             by: self.me.to_string(),
         };
-        let rev = kv
-            .create(&key, encode(&intent).map_err(unavailable)?)
-            .await
-            .map_err(unavailable)?;
+        let rev = tokio::time::timeout(
+            INTENT_WRITE_TIMEOUT,
+            kv.create(&key, encode(&intent).map_err(unavailable)?),
+        )
+        .await
+        .map_err(|_| ActionError::Unavailable("the intent store did not answer".into()))?
+        .map_err(unavailable)?;
 
         let done = effect.await;
         let r = &mut intent.record;

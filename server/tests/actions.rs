@@ -71,6 +71,8 @@ async fn plane(gateway_url: &str, f: impl FnOnce(&mut Config)) -> Plane {
     config.store.data_dir = dir.path().to_path_buf();
     config.auth.gateway_url = Some(gateway_url.to_owned());
     config.auth.cookie_secure = false;
+    // The cores are busy on purpose: Gateway calls must not time out.
+    config.auth.gateway_timeout_ms = 20_000;
     f(&mut config);
     let state = server::build_state(config, RunMode::Dev).await.unwrap();
     Plane {
@@ -126,7 +128,11 @@ async fn burst(router: &Router, admin: &str, prefix: &str, n: usize) -> Vec<(Str
             let id = format!("{prefix}-{i:04}");
             tokio::spawn(async move {
                 let res = router.oneshot(role_change(&admin, &id, i)).await.unwrap();
-                (id, res.status())
+                let status = res.status();
+                if !status.is_success() {
+                    eprintln!("{id}: {}", common::body_string(res).await);
+                }
+                (id, status)
             })
         })
         .collect();
@@ -185,7 +191,11 @@ async fn sixty_four_concurrent_actions_on_busy_cores_each_leave_one_event() {
     let busy = BusyCores::start();
     let answers = burst(&p.router, &admin, "one", 64).await;
     drop(busy);
-    assert_eq!(applied.ids().len(), 64, "every change reached the Gateway");
+    assert_eq!(
+        applied.ids().len(),
+        64,
+        "every change reached the Gateway: {answers:?}"
+    );
     assert_each_has_one_event(&p, &answers, &applied.ids()).await;
 }
 
@@ -304,6 +314,7 @@ fn start_control(port: u16, dir: &std::path::Path, gateway: &str) -> Child {
         .env("CONTROL_STORE_DATA_DIR", dir)
         .env("CONTROL_AUTH_GATEWAY_URL", gateway)
         .env("CONTROL_AUDIT_HMAC_KEY", CRASH_KEY)
+        .env("CONTROL_AUTH_GATEWAY_TIMEOUT_MS", "20000")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
