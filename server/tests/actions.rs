@@ -110,7 +110,7 @@ impl Drop for BusyCores {
 fn role_change(admin: &str, request_id: &str, n: usize) -> Request<Body> {
     let user = ["u-viewer", "u-operator", "u-nobody"][n % 3];
     Request::builder()
-        .method(if n % 2 == 0 { "PUT" } else { "DELETE" })
+        .method(if n.is_multiple_of(2) { "PUT" } else { "DELETE" })
         .uri(format!("/admin/v1/iam/users/{user}/roles/iam-admin"))
         .header("authorization", format!("Bearer {admin}"))
         .header("content-type", "application/json")
@@ -373,7 +373,7 @@ async fn kill_9_during_actions_loses_no_event_after_recovery() {
                     while !stop.load(Ordering::Relaxed) {
                         let id = format!("k{round}-{w}-{i:04}");
                         let user = ["u-viewer", "u-operator", "u-nobody"][(w + i) % 3];
-                        let method = if i % 2 == 0 { "PUT" } else { "DELETE" };
+                        let method = if i.is_multiple_of(2) { "PUT" } else { "DELETE" };
                         let head = format!(
                             "{method} /admin/v1/iam/users/{user}/roles/iam-admin HTTP/1.1\r\n\
                              authorization: Bearer {admin}\r\ncontent-type: application/json\r\n\
