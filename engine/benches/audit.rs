@@ -39,6 +39,9 @@ fn record(i: usize) -> AuditRecord {
         trace_id: format!("{i:032x}"),
         before_digest: None,
         after_digest: None,
+        intent_id: None,
+        idempotency_key: None,
+        job_id: None,
     }
 }
 

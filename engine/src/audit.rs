@@ -4,13 +4,24 @@
 //! an edited, deleted, reordered or truncated event and says where.
 //!
 //! Event types live in `model::audit` (the UI lists them too).
+//!
+//! Appends are serialised within a process (one at a time through the
+//! read-head / append / anchor sequence), and a conflict with another
+//! replica is retried with backoff and jitter until a deadline.
+//!
+//! An event's hash covers the record's fields exactly as stored (in stored
+//! order, unknown fields included), so adding a field to `AuditRecord`
+//! never breaks the verification of older events.
 
 use crate::store::{BucketOptions, EventLog, Key, Kv, StoreError, Substrate};
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sha2::Sha256;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub use model::audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, Outcome, Verdict};
 
@@ -26,6 +37,8 @@ const GENESIS: &str = "genesis";
 const ANCHOR_KEY: &str = "audit_head";
 const LOG_NAME: &str = "audit";
 const ANCHOR_BUCKET: &str = "audit_anchor";
+/// How long an append keeps retrying conflicts with other replicas.
+pub const APPEND_DEADLINE: Duration = Duration::from_secs(10);
 
 type Handles = (Arc<dyn EventLog>, Arc<dyn Kv>);
 
@@ -37,6 +50,9 @@ pub struct AuditLog {
     key: Vec<u8>,
     /// Events read so far, in order: listing reads only what is new.
     seen: Mutex<Seen>,
+    /// One append at a time in this process: only other replicas contend.
+    append_turn: tokio::sync::Mutex<()>,
+    append_deadline: Duration,
 }
 
 #[derive(Default)]
@@ -49,6 +65,68 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// A stored event's fields in stored order, each value as its exact bytes.
+struct StoredFields(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for StoredFields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = StoredFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an audit event object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<StoredFields, A::Error> {
+                let mut out = Vec::new();
+                while let Some(kv) = m.next_entry::<String, Box<RawValue>>()? {
+                    out.push(kv);
+                }
+                Ok(StoredFields(out))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+/// The record's JSON as the hash covers it: the stored event without its
+/// chain fields, byte for byte. For an event this release wrote it equals
+/// `serde_json::to_vec(&record)`, the input used since the first release.
+fn stored_record(data: &[u8]) -> Result<Vec<u8>, String> {
+    let StoredFields(fields) = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+    let mut names = std::collections::HashSet::new();
+    let mut out = vec![b'{'];
+    for (name, value) in &fields {
+        // A repeated field could show one value and hash another.
+        if !names.insert(name.as_str()) {
+            return Err(format!("field {name:?} appears twice"));
+        }
+        if matches!(name.as_str(), "seq" | "prev_hash" | "hash") {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend(serde_json::to_vec(name).map_err(|e| e.to_string())?);
+        out.push(b':');
+        out.extend(value.get().as_bytes());
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
 impl AuditLog {
     /// `key` is the chain's HMAC key (a secret: from config / `_FILE`).
     pub fn new(log: Arc<dyn EventLog>, anchor: Arc<dyn Kv>, key: &[u8]) -> Self {
@@ -57,6 +135,8 @@ impl AuditLog {
             store: None,
             key: key.to_vec(),
             seen: Mutex::new(Seen::default()),
+            append_turn: tokio::sync::Mutex::new(()),
+            append_deadline: APPEND_DEADLINE,
         }
     }
 
@@ -68,7 +148,19 @@ impl AuditLog {
             store: Some(store),
             key: key.to_vec(),
             seen: Mutex::new(Seen::default()),
+            append_turn: tokio::sync::Mutex::new(()),
+            append_deadline: APPEND_DEADLINE,
         }
+    }
+
+    /// How long an append retries conflicts (default `APPEND_DEADLINE`).
+    pub fn with_append_deadline(mut self, d: Duration) -> Self {
+        self.append_deadline = d;
+        self
+    }
+
+    pub fn append_deadline(&self) -> Duration {
+        self.append_deadline
     }
 
     async fn handles(&self) -> Result<&Handles, StoreError> {
@@ -151,20 +243,40 @@ impl AuditLog {
             .await
     }
 
-    /// Whether an append can be expected to work now: privileged actions
-    /// check this first, so none runs while it could not be audited.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.log().await?.last_seq().await.map(|_| ())
-    }
-
-    fn hash(&self, seq: u64, record: &AuditRecord, prev: &str) -> Result<String, StoreError> {
-        let body = serde_json::to_vec(record).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    fn mac(&self, seq: u64, prev: &str, record_json: &[u8]) -> Result<HmacSha256, StoreError> {
         let mut mac = HmacSha256::new_from_slice(&self.key)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         mac.update(&seq.to_be_bytes());
         mac.update(prev.as_bytes());
-        mac.update(&body);
-        Ok(hex(&mac.finalize().into_bytes()))
+        mac.update(record_json);
+        Ok(mac)
+    }
+
+    fn hash(&self, seq: u64, record: &AuditRecord, prev: &str) -> Result<String, StoreError> {
+        let body = serde_json::to_vec(record).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        Ok(hex(&self.mac(seq, prev, &body)?.finalize().into_bytes()))
+    }
+
+    /// Whether the stored bytes of event `e` match its hash, compared in
+    /// constant time.
+    fn hash_matches(&self, e: &AuditEvent, data: &[u8]) -> Result<bool, StoreError> {
+        let (Ok(body), Some(expected)) = (stored_record(data), unhex(&e.hash)) else {
+            return Ok(false);
+        };
+        Ok(self
+            .mac(e.seq, &e.prev_hash, &body)?
+            .verify_slice(&expected)
+            .is_ok())
+    }
+
+    /// Whether an event completing intent `id` is in the chain (recovery
+    /// checks this for a crash between the append and the intent's delete).
+    pub async fn has_intent(&self, id: &str) -> Result<bool, StoreError> {
+        self.with_events(|all| {
+            all.iter()
+                .any(|e| e.record.intent_id.as_deref() == Some(id))
+        })
+        .await
     }
 
     fn anchor_key() -> Key {
@@ -173,47 +285,62 @@ impl AuditLog {
 
     /// Appends one record at the end of the chain and moves the anchor. Two
     /// writers never fork the chain: the append is conditional on the last
-    /// sequence it linked to, and retried on a conflict.
+    /// sequence it linked to. Within this process appends take turns; a
+    /// conflict with another replica is retried with exponential backoff and
+    /// jitter until the append deadline.
     pub async fn append(&self, record: AuditRecord) -> Result<AuditEvent, StoreError> {
-        for _ in 0..16 {
-            let last = self.log().await?.last_seq().await?;
-            let prev_hash = match last {
-                0 => GENESIS.to_owned(),
-                n => {
-                    let r = self.log().await?.read(n, 1).await?;
-                    let e: AuditEvent =
-                        serde_json::from_slice(&r.first().ok_or(StoreError::NotFound)?.data)
-                            .map_err(|e| StoreError::Decode(e.to_string()))?;
-                    e.hash
+        let _turn = self.append_turn.lock().await;
+        let deadline = Instant::now() + self.append_deadline;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            if let Some(event) = self.try_append(&record).await? {
+                // The event is durable; a lagging anchor is moved by the
+                // next append, so its failure does not fail this one.
+                if let Err(e) = self.move_anchor(&event).await {
+                    tracing::warn!(error = %e, seq = event.seq, "audit anchor not moved");
                 }
-            };
-            let seq = last + 1;
-            let hash = self.hash(seq, &record, &prev_hash)?;
-            let event = AuditEvent {
-                seq,
-                record: record.clone(),
-                prev_hash,
-                hash,
-            };
-            let bytes =
-                serde_json::to_vec(&event).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            match self
-                .log()
-                .await?
-                .append(Bytes::from(bytes), Some(last))
-                .await
-            {
-                Ok(_) => {
-                    self.move_anchor(&event).await?;
-                    return Ok(event);
-                }
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
+                return Ok(event);
             }
+            // Full jitter, so replicas that collided do not collide again.
+            let wait = rand::rng().random_range(pause / 2..=pause);
+            if Instant::now() + wait > deadline {
+                return Err(StoreError::Unavailable(
+                    "audit append kept conflicting until its deadline".into(),
+                ));
+            }
+            tokio::time::sleep(wait).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
         }
-        Err(StoreError::Unavailable(
-            "audit append kept conflicting".into(),
-        ))
+    }
+
+    /// One conditional append after the current head; `None` on a conflict.
+    async fn try_append(&self, record: &AuditRecord) -> Result<Option<AuditEvent>, StoreError> {
+        let log = self.log().await?;
+        let last = log.last_seq().await?;
+        let prev_hash = match last {
+            0 => GENESIS.to_owned(),
+            n => {
+                let r = log.read(n, 1).await?;
+                let e: AuditEvent =
+                    serde_json::from_slice(&r.first().ok_or(StoreError::NotFound)?.data)
+                        .map_err(|e| StoreError::Decode(e.to_string()))?;
+                e.hash
+            }
+        };
+        let seq = last + 1;
+        let hash = self.hash(seq, record, &prev_hash)?;
+        let event = AuditEvent {
+            seq,
+            record: record.clone(),
+            prev_hash,
+            hash,
+        };
+        let bytes = serde_json::to_vec(&event).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        match log.append(Bytes::from(bytes), Some(last)).await {
+            Ok(_) => Ok(Some(event)),
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Appends, and when that fails writes the whole record to the error
@@ -301,7 +428,7 @@ impl AuditLog {
                                 .into(),
                     });
                 }
-                if self.hash(e.seq, &e.record, &e.prev_hash)? != e.hash {
+                if !self.hash_matches(&e, &r.data)? {
                     return Ok(Verdict::Broken {
                         seq: e.seq,
                         problem: "content does not match its hash (edited)".into(),

@@ -102,6 +102,11 @@ impl ClientError for IamError {
                 ErrorCode::Unavailable,
                 "the audit log is unavailable; nothing was changed",
             ),
+            IamError::AuditPending(_) => ClientView::new(
+                ErrorCode::Unavailable,
+                "the action ran, but its audit event is not recorded yet; it is kept and \
+                 will be recorded shortly. Check the audit log before repeating the action",
+            ),
         }
     }
 }

@@ -1,16 +1,15 @@
 //! IAM through the Gateway: reads are passed through with the caller's
-//! token; mutations need a reason, run only while the audit log can take
-//! their event, and append exactly one audit event whatever the outcome.
-//! Gateway statuses and error texts are preserved for the caller.
+//! token; mutations, login and logout are audited actions
+//! (`crate::action`): a mutation needs a reason, none runs unless its
+//! intent is durable, and each leaves exactly one audit event whatever the
+//! outcome. Gateway statuses and error texts are preserved for the caller.
 
-use crate::audit::AuditLog;
+use crate::action::{ActionError, Actions, Done, Plan};
 use crate::gateway::{Forward, GatewayError, Reply};
 use crate::identity::{Authenticator, Caller};
 use http::Method;
 use model::audit::Outcome;
-use model::iam::{
-    check_iam_id, check_reason, IamRole, IamSession, IamUser, LoginRequest, LoginResponse,
-};
+use model::iam::{check_iam_id, IamRole, IamSession, IamUser, LoginRequest, LoginResponse};
 use serde::de::DeserializeOwned;
 use sha2::Digest;
 use std::sync::Arc;
@@ -28,18 +27,32 @@ pub enum IamError {
     AuditUnavailable(String),
     #[error("the gateway refused the username or password")]
     LoginRefused,
+    /// The action ran; its audit event is kept as an intent, not yet in
+    /// the chain.
+    #[error("audit event pending: {0}")]
+    AuditPending(String),
+}
+
+impl From<ActionError> for IamError {
+    fn from(e: ActionError) -> Self {
+        match e {
+            ActionError::BadRequest(m) => IamError::BadRequest(m),
+            ActionError::Unavailable(m) => IamError::AuditUnavailable(m),
+            ActionError::Pending(m) => IamError::AuditPending(m),
+        }
+    }
 }
 
 /// What a mutation changes, for its before/after digests.
-#[derive(Clone, Copy)]
-enum Subject<'a> {
-    UserRoles(&'a str),
-    Session(&'a str),
+#[derive(Clone)]
+enum Subject {
+    UserRoles(String),
+    Session(String),
 }
 
 pub struct IamService {
     auth: Arc<Authenticator>,
-    audit: Arc<AuditLog>,
+    actions: Actions,
 }
 
 fn decode<T: DeserializeOwned>(r: Reply) -> Result<T, IamError> {
@@ -80,17 +93,12 @@ fn id(kind: &str, s: &str) -> Result<(), IamError> {
 }
 
 impl IamService {
-    pub fn new(auth: Arc<Authenticator>, audit: Arc<AuditLog>) -> Self {
-        Self { auth, audit }
+    pub fn new(auth: Arc<Authenticator>, actions: Actions) -> Self {
+        Self { auth, actions }
     }
 
     async fn get<T: DeserializeOwned>(&self, c: &Caller, path: &str) -> Result<T, IamError> {
-        let r = self
-            .auth
-            .gateway()
-            .call(Method::GET, path, &c.forward(), None)
-            .await?;
-        decode(r)
+        get(&self.auth, &c.forward(), path).await
     }
 
     pub async fn users(&self, c: &Caller) -> Result<Vec<IamUser>, IamError> {
@@ -116,62 +124,27 @@ impl IamService {
         self.get(c, "/iam/roles").await
     }
 
-    /// Refuses to start an action that could not be audited.
-    async fn audit_ready(&self) -> Result<(), IamError> {
-        self.audit
-            .ping()
-            .await
-            .map_err(|e| IamError::AuditUnavailable(e.to_string()))
-    }
-
-    /// A digest of what a mutation changes (the user's role set, or the
-    /// session's state), for the audit event's before/after. `None` when it
-    /// cannot be read; the action does not depend on it.
-    async fn digest(&self, c: &Caller, subject: Subject<'_>) -> Option<String> {
-        let state = match subject {
-            Subject::UserRoles(user) => {
-                let users: Vec<IamUser> = self.get(c, "/iam/users").await.ok()?;
-                let mut roles = users.into_iter().find(|u| u.id == user)?.roles;
-                roles.sort();
-                serde_json::json!({ "user": user, "roles": roles })
-            }
-            Subject::Session(id) => {
-                let sessions: Vec<IamSession> = self.get(c, "/iam/sessions").await.ok()?;
-                let s = sessions.into_iter().find(|s| s.id == id)?;
-                serde_json::json!({ "session": id, "revoked": s.revoked })
-            }
-        };
-        let hash = sha2::Sha256::digest(state.to_string().as_bytes());
-        Some(format!(
-            "sha256:{}",
-            hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ))
-    }
-
     async fn mutate(
         &self,
         c: &Caller,
         action: &str,
-        (target, subject): (String, Subject<'_>),
+        (target, subject): (String, Subject),
         reason: &str,
         method: Method,
-        path: &str,
+        path: String,
     ) -> Result<(), IamError> {
-        let reason = check_reason(reason).map_err(IamError::BadRequest)?;
-        self.audit_ready().await?;
-        let before = self.digest(c, subject).await;
+        let (auth, fwd) = (self.auth.clone(), c.forward());
+        let plan = Plan::new(c, action, target)
+            .with_reason(reason)?
+            .with_digest(move || digest(auth.clone(), fwd.clone(), subject.clone()));
+        let (auth, fwd) = (self.auth.clone(), c.forward());
         let r = self
-            .auth
-            .gateway()
-            .call(method, path, &c.forward(), None)
-            .await;
-        let mut record = c.record(action, target, Some(reason), outcome_of(&r));
-        record.after_digest = match outcome_of(&r) {
-            Outcome::Succeeded => self.digest(c, subject).await,
-            _ => before.clone(),
-        };
-        record.before_digest = before;
-        self.audit.append_or_log(record).await;
+            .actions
+            .run(plan, async move {
+                let r = auth.gateway().call(method, &path, &fwd, None).await;
+                Done::new(outcome_of(&r), r)
+            })
+            .await?;
         result_of(r)
     }
 
@@ -185,10 +158,13 @@ impl IamService {
         self.mutate(
             c,
             "iam.session.revoke",
-            (format!("session/{session}"), Subject::Session(session)),
+            (
+                format!("session/{session}"),
+                Subject::Session(session.to_owned()),
+            ),
             reason,
             Method::DELETE,
-            &format!("/iam/sessions/{session}"),
+            format!("/iam/sessions/{session}"),
         )
         .await?;
         self.auth.forget_session(session);
@@ -233,10 +209,13 @@ impl IamService {
         self.mutate(
             c,
             action,
-            (format!("user/{user}/role/{role}"), Subject::UserRoles(user)),
+            (
+                format!("user/{user}/role/{role}"),
+                Subject::UserRoles(user.to_owned()),
+            ),
             reason,
             method,
-            &format!("/iam/users/{user}/roles/{role}"),
+            format!("/iam/users/{user}/roles/{role}"),
         )
         .await
     }
@@ -249,60 +228,98 @@ impl IamService {
                 "username and password are required".into(),
             ));
         }
-        self.audit_ready().await?;
         let body = serde_json::to_vec(req).map_err(|e| IamError::BadRequest(e.to_string()))?;
         let fwd = Forward {
             bearer: None,
             ..c.forward()
         };
-        let r = self
-            .auth
-            .gateway()
-            .call(Method::POST, "/auth/login", &fwd, Some(body))
-            .await;
         let target = match check_iam_id("user", &req.username) {
             Ok(()) => format!("user/{}", req.username),
             Err(_) => "user/(not an id)".to_owned(),
         };
-        let mut record = c.record("auth.login", target, None, outcome_of(&r));
-        let res = r
-            .map_err(IamError::from)
-            .and_then(decode::<LoginResponse>)
-            .map_err(|e| match e {
-                // One wording whatever was wrong: no hint which part was.
-                IamError::Gateway { status: 401, .. } => IamError::LoginRefused,
-                other => other,
-            });
-        if let Ok(ok) = &res {
-            record.principal_sub = ok.sub.clone();
-            record.principal_session = ok.session_id.clone();
-        }
-        self.audit.append_or_log(record).await;
-        res
+        let auth = self.auth.clone();
+        self.actions
+            .run(Plan::new(c, "auth.login", target), async move {
+                let r = auth
+                    .gateway()
+                    .call(Method::POST, "/auth/login", &fwd, Some(body))
+                    .await;
+                let outcome = outcome_of(&r);
+                let res = r
+                    .map_err(IamError::from)
+                    .and_then(decode::<LoginResponse>)
+                    .map_err(|e| match e {
+                        // One wording whatever was wrong: no hint which part was.
+                        IamError::Gateway { status: 401, .. } => IamError::LoginRefused,
+                        other => other,
+                    });
+                let principal = res
+                    .as_ref()
+                    .ok()
+                    .map(|ok| (ok.sub.clone(), ok.session_id.clone()));
+                Done {
+                    outcome,
+                    value: res,
+                    principal,
+                }
+            })
+            .await?
     }
 
     /// Ends the caller's session at the Gateway and forgets it here.
     pub async fn logout(&self, c: &Caller) -> Result<(), IamError> {
-        self.audit_ready().await?;
-        let r = self
-            .auth
-            .gateway()
-            .call(Method::POST, "/auth/logout", &c.forward(), None)
-            .await;
         let session = c
             .identity
             .as_ref()
             .map(|i| i.principal.session_id.clone())
             .unwrap_or_default();
-        self.auth.forget_session(&session);
-        self.audit
-            .append_or_log(c.record(
-                "auth.logout",
-                format!("session/{session}"),
-                None,
-                outcome_of(&r),
-            ))
+        let (auth, fwd) = (self.auth.clone(), c.forward());
+        let r = self
+            .actions
+            .run(
+                Plan::new(c, "auth.logout", format!("session/{session}")),
+                async move {
+                    let r = auth
+                        .gateway()
+                        .call(Method::POST, "/auth/logout", &fwd, None)
+                        .await;
+                    Done::new(outcome_of(&r), r)
+                },
+            )
             .await;
-        result_of(r)
+        self.auth.forget_session(&session);
+        result_of(r?)
     }
+}
+
+async fn get<T: DeserializeOwned>(
+    auth: &Authenticator,
+    fwd: &Forward,
+    path: &str,
+) -> Result<T, IamError> {
+    decode(auth.gateway().call(Method::GET, path, fwd, None).await?)
+}
+
+/// A digest of what a mutation changes (the user's role set, or the
+/// session's state), for the audit event's before/after. `None` when it
+/// cannot be read; the action does not depend on it.
+async fn digest(auth: Arc<Authenticator>, fwd: Forward, subject: Subject) -> Option<String> {
+    let state = match subject {
+        Subject::UserRoles(user) => {
+            let users: Vec<IamUser> = get(&auth, &fwd, "/iam/users").await.ok()?;
+            let mut roles = users.into_iter().find(|u| u.id == user)?.roles;
+            roles.sort();
+            serde_json::json!({ "user": user, "roles": roles })
+        }
+        Subject::Session(id) => {
+            let sessions: Vec<IamSession> = get(&auth, &fwd, "/iam/sessions").await.ok()?;
+            let s = sessions.into_iter().find(|s| s.id == id)?;
+            serde_json::json!({ "session": id, "revoked": s.revoked })
+        }
+    };
+    let hash = sha2::Sha256::digest(state.to_string().as_bytes());
+    Some(format!(
+        "sha256:{}",
+        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
 }

@@ -121,6 +121,9 @@ impl Caller {
             trace_id: self.trace_id.clone(),
             before_digest: None,
             after_digest: None,
+            intent_id: None,
+            idempotency_key: None,
+            job_id: None,
         }
     }
 }

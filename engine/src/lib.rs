@@ -1,5 +1,6 @@
 //! Everything that does work on the server, independent of HTTP and Leptos.
 
+pub mod action;
 pub mod audit;
 pub mod auth;
 pub mod control;

@@ -9,6 +9,10 @@ pub enum Outcome {
     Succeeded,
     Failed,
     Denied,
+    /// The action started but its runner never reported back (a crash, or
+    /// an answer lost): whether its effect happened is unknown. Written by
+    /// intent recovery (`engine::action`), never by a runner.
+    Interrupted,
 }
 
 impl Outcome {
@@ -17,13 +21,20 @@ impl Outcome {
             Outcome::Succeeded => "succeeded",
             Outcome::Failed => "failed",
             Outcome::Denied => "denied",
+            Outcome::Interrupted => "interrupted",
         }
     }
 
+    /// Every outcome, in the order the UI lists them.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Succeeded,
+        Outcome::Failed,
+        Outcome::Denied,
+        Outcome::Interrupted,
+    ];
+
     pub fn parse(s: &str) -> Option<Outcome> {
-        [Outcome::Succeeded, Outcome::Failed, Outcome::Denied]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
 
@@ -44,6 +55,16 @@ pub struct AuditRecord {
     pub trace_id: String,
     pub before_digest: Option<String>,
     pub after_digest: Option<String>,
+    /// The durable intent this event completes (`engine::action`); absent
+    /// on events of refused requests, which have no intent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent_id: Option<String>,
+    /// Carried for jobs (not set yet): the client's idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Carried for jobs (not set yet): the job this action belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
 }
 
 /// A record as stored: its place in the chain and the chain hashes.
@@ -215,6 +236,9 @@ mod tests {
                 trace_id: "t1".into(),
                 before_digest: None,
                 after_digest: None,
+                intent_id: None,
+                idempotency_key: None,
+                job_id: None,
             },
             prev_hash: "genesis".into(),
             hash: "h".into(),

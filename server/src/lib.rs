@@ -159,6 +159,30 @@ pub fn build_authenticator(config: &Config) -> Result<Arc<Authenticator>, StartE
     )))
 }
 
+/// The audited-action runner, its intent recovery started. An intent is
+/// taken over once it is older than any action can take: its three Gateway
+/// calls (digest before, the call, digest after) and the append's retries,
+/// plus a margin.
+fn audited_actions(
+    config: &Config,
+    audit: Arc<AuditLog>,
+    store: Arc<dyn Substrate>,
+) -> engine::action::Actions {
+    let stale_after = 3 * Duration::from_millis(config.auth.gateway_timeout_ms)
+        + audit.append_deadline()
+        + Duration::from_secs(10);
+    let actions = engine::action::Actions::new(
+        audit,
+        store,
+        engine::action::Timing {
+            stale_after,
+            every: stale_after / 2,
+        },
+    );
+    actions.spawn_recovery();
+    actions
+}
+
 /// Builds the state for a run mode from a loaded config.
 pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, StartError> {
     let auth_origins = Arc::new(config.auth.origin_list());
@@ -171,7 +195,10 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
         tracing::warn!(error = %e, "JWKS not available at start; retrying in the background");
     }
     auth.spawn_key_refresh();
-    let iam = Arc::new(IamService::new(auth.clone(), audit.clone()));
+    let iam = Arc::new(IamService::new(
+        auth.clone(),
+        audited_actions(&config, audit.clone(), store.clone()),
+    ));
     let session = app::shell::api::SessionSettings {
         cookie_secure: config.auth.cookie_secure,
     };

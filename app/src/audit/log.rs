@@ -174,6 +174,7 @@ fn outcome_tone(o: Outcome) -> Tone {
         Outcome::Succeeded => Tone::Ok,
         Outcome::Failed => Tone::Error,
         Outcome::Denied => Tone::Warn,
+        Outcome::Interrupted => Tone::Warn,
     }
 }
 
@@ -255,7 +256,7 @@ pub fn AuditPage() -> impl IntoView {
                 <TextInput id="audit-principal" label="Principal" value=form.principal placeholder="user id, e.g. u-admin" />
                 <TextInput id="audit-action" label="Action" value=form.action placeholder="exact, or a prefix like iam." />
                 <TextInput id="audit-tenant" label="Tenant" value=form.tenant />
-                <Select id="audit-outcome" label="Outcome" options=vec![("", "Any"), ("succeeded", "Succeeded"), ("failed", "Failed"), ("denied", "Denied")] value=form.outcome />
+                <Select id="audit-outcome" label="Outcome" options=vec![("", "Any"), ("succeeded", "Succeeded"), ("failed", "Failed"), ("denied", "Denied"), ("interrupted", "Interrupted")] value=form.outcome />
                 <DateTimeInput id="audit-from" label="From (UTC)" value=form.from />
                 <DateTimeInput id="audit-to" label="To (UTC, exclusive)" value=form.to />
                 <TextInput id="audit-id" label="Id" value=form.id placeholder="request, correlation, trace, session or target" />
