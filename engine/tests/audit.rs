@@ -180,7 +180,7 @@ async fn concurrent_writers_never_fork_the_chain() {
 /// hashed as HMAC(seq_be || prev_hash || record_json) and stored with the
 /// chain fields around it.
 fn raw_chain(bodies: &[String]) -> Vec<Vec<u8>> {
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     let mut prev = "genesis".to_owned();
     let mut out = Vec::new();
     for (i, body) in bodies.iter().enumerate() {

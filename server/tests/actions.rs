@@ -201,7 +201,8 @@ async fn sixty_four_concurrent_actions_on_busy_cores_each_leave_one_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_from_each_of_two_control_planes_sharing_nats_each_leave_one_event() {
-    let Some(nats) = common::nats_url("thirty_two_from_each_of_two_control_planes_sharing_nats")
+    let Some(nats) =
+        test_support::nats_url("thirty_two_from_each_of_two_control_planes_sharing_nats")
     else {
         return;
     };

@@ -224,7 +224,7 @@ async fn no_secret_reaches_an_audit_event() {
 /// bucket for the anchor, written through the API and verified.
 #[tokio::test]
 async fn the_chain_lives_in_nats_when_the_store_is_nats() {
-    let Some(url) = common::nats_url("the_chain_lives_in_nats_when_the_store_is_nats") else {
+    let Some(url) = test_support::nats_url("the_chain_lives_in_nats_when_the_store_is_nats") else {
         return;
     };
     // The stream may hold events of earlier runs against the same server:

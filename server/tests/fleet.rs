@@ -211,7 +211,8 @@ async fn the_live_feed_sends_a_pulse() {
 async fn nats_kv_change_by_an_independent_client_is_served() {
     use engine::store::nats::{NatsOptions, NatsStore};
     use engine::store::{BucketOptions, Key, Substrate};
-    let Some(url) = common::nats_url("nats_kv_change_by_an_independent_client_is_served") else {
+    let Some(url) = test_support::nats_url("nats_kv_change_by_an_independent_client_is_served")
+    else {
         return;
     };
     let u = url.clone();

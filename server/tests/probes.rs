@@ -113,7 +113,7 @@ async fn metrics_label_by_route_template_never_raw_path() {
 /// scripts/test.sh starts one and sets CONTROL_TEST_NATS_URL.
 #[tokio::test]
 async fn ready_is_200_against_a_real_nats_server() {
-    let Some(url) = common::nats_url("ready_is_200_against_a_real_nats_server") else {
+    let Some(url) = test_support::nats_url("ready_is_200_against_a_real_nats_server") else {
         return;
     };
     let a = app_with(|c| {

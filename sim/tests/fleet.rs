@@ -1,6 +1,5 @@
 use model::fleet::ServiceKind;
 use sim::{Faults, Fleet, Topology};
-use std::net::SocketAddr;
 use std::time::Duration;
 use test_support::http;
 

@@ -132,5 +132,3 @@ pub async fn body_json(res: Response<Body>) -> serde_json::Value {
     let s = body_string(res).await;
     serde_json::from_str(&s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
-
-pub use test_support::nats_url;
