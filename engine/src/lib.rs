@@ -3,13 +3,15 @@
 pub mod action;
 pub mod audit;
 pub mod auth;
-pub mod control;
 pub mod error;
 pub mod fleet;
 pub mod gateway;
 pub mod iam;
 pub mod identity;
 pub mod readiness;
+pub mod services;
+pub mod status;
 pub mod store;
 
-pub use control::{ControlPlane, RunMode};
+pub use services::Services;
+pub use status::{ControlPlane, RunMode};

@@ -64,7 +64,7 @@ async fn main() {
     let state = server::build_state(config, engine::RunMode::Dev)
         .await
         .unwrap();
-    assert_eq!(state.fleet.docs.current().tenants.len(), n);
+    assert_eq!(state.engine.fleet.docs.current().tenants.len(), n);
     println!(
         "cold start with the 100k-tenant dev files (read, parse, index): {:?}",
         t0.elapsed()

@@ -1,12 +1,6 @@
 use crate::config::Config;
 use crate::metrics::HttpMetrics;
 use axum::extract::FromRef;
-use engine::audit::AuditLog;
-use engine::fleet::FleetService;
-use engine::iam::IamService;
-use engine::identity::Authenticator;
-use engine::store::Substrate;
-use engine::ControlPlane;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
 
@@ -16,13 +10,10 @@ use std::sync::Arc;
 pub struct AppState {
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
-    pub control: Arc<ControlPlane>,
-    pub store: Arc<dyn Substrate>,
-    pub fleet: FleetService,
+    /// Every engine service; the same value is in the server functions'
+    /// context.
+    pub engine: engine::Services,
     pub metrics: Arc<HttpMetrics>,
-    pub auth: Arc<Authenticator>,
-    pub iam: Arc<IamService>,
-    pub audit: Arc<AuditLog>,
     /// Browser session settings the login/logout server functions need.
     pub session: app::shell::api::SessionSettings,
     /// Origins besides the request's own host allowed to change state.

@@ -159,7 +159,13 @@ async fn assert_each_has_one_event(
     answers: &[(String, StatusCode)],
     applied: &[String],
 ) {
-    let events = p.state.audit.export(&Default::default()).await.unwrap();
+    let events = p
+        .state
+        .engine
+        .audit
+        .export(&Default::default())
+        .await
+        .unwrap();
     let by_request = events_by_request(&events);
     for (id, status) in answers {
         assert!(status.is_success(), "{id}: {status}");
@@ -176,7 +182,7 @@ async fn assert_each_has_one_event(
         assert_eq!(e.record.outcome, model::audit::Outcome::Succeeded);
         assert!(e.record.before_digest.is_some() && e.record.after_digest.is_some());
     }
-    let v = p.state.audit.verify().await.unwrap();
+    let v = p.state.engine.audit.verify().await.unwrap();
     assert!(matches!(v, engine::audit::Verdict::Intact { .. }), "{v:?}");
 }
 

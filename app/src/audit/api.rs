@@ -7,23 +7,17 @@ use model::audit::{AuditPage, AuditQuery, Verdict};
 
 #[server(client = crate::support::client::IdClient, endpoint = "audit/list")]
 pub async fn list_audit(query: AuditQuery) -> Result<AuditPage, AppError> {
-    use crate::support::guard::{guard, service};
+    use crate::support::guard::{engine, guard};
     guard(<ListAudit as server_fn::ServerFn>::PATH).await?;
     query
         .check()
         .map_err(|m| AppError::new(model::ErrorCode::BadRequest, m))?;
-    service::<std::sync::Arc<engine::audit::AuditLog>>()?
-        .query(&query)
-        .await
-        .map_err(AppError::from)
+    engine()?.audit.query(&query).await.map_err(AppError::from)
 }
 
 #[server(client = crate::support::client::IdClient, endpoint = "audit/verify")]
 pub async fn verify_audit() -> Result<Verdict, AppError> {
-    use crate::support::guard::{guard, service};
+    use crate::support::guard::{engine, guard};
     guard(<VerifyAudit as server_fn::ServerFn>::PATH).await?;
-    service::<std::sync::Arc<engine::audit::AuditLog>>()?
-        .verify()
-        .await
-        .map_err(AppError::from)
+    engine()?.audit.verify().await.map_err(AppError::from)
 }

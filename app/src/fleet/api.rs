@@ -12,7 +12,7 @@ use crate::support::guard::guard;
 
 #[cfg(feature = "ssr")]
 fn fleet() -> Result<engine::fleet::FleetService, AppError> {
-    crate::support::guard::service()
+    Ok(crate::support::guard::engine()?.fleet)
 }
 
 #[server(client = crate::support::client::IdClient, endpoint = "fleet/health")]

@@ -6,11 +6,11 @@ use leptos::prelude::*;
 use model::iam::{IamRole, IamSession, IamUser};
 
 #[cfg(feature = "ssr")]
-use crate::support::guard::{guard, service};
+use crate::support::guard::guard;
 
 #[cfg(feature = "ssr")]
 fn iam() -> Result<std::sync::Arc<engine::iam::IamService>, AppError> {
-    service()
+    Ok(crate::support::guard::engine()?.iam)
 }
 
 #[server(client = crate::support::client::IdClient, endpoint = "iam/users")]

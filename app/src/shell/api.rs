@@ -82,7 +82,7 @@ fn set_cookie_header(value: &str) {
 pub async fn login(username: String, password: String, next: String) -> Result<(), AppError> {
     use super::guard::{guard, service};
     let caller = guard(<Login as server_fn::ServerFn>::PATH).await?;
-    let iam = service::<std::sync::Arc<engine::iam::IamService>>()?;
+    let iam = crate::support::guard::engine()?.iam;
     let session = service::<SessionSettings>()?;
     let req = model::iam::LoginRequest {
         username: username.trim().to_owned(),
@@ -100,7 +100,7 @@ pub async fn login(username: String, password: String, next: String) -> Result<(
 pub async fn logout() -> Result<(), AppError> {
     use super::guard::{guard, service};
     let caller = guard(<Logout as server_fn::ServerFn>::PATH).await?;
-    let iam = service::<std::sync::Arc<engine::iam::IamService>>()?;
+    let iam = crate::support::guard::engine()?.iam;
     let session = service::<SessionSettings>()?;
     set_cookie_header(&session.set_cookie("", 0));
     let res = iam.logout(&caller).await;

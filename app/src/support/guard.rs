@@ -3,13 +3,11 @@
 //! covers calls made in-process while a page renders on the server.
 
 use crate::error::AppError;
-use engine::audit::AuditLog;
 use engine::identity::{Caller, Identity};
 use leptos::prelude::*;
 use model::audit::Outcome;
 use model::policy::{self, Access};
 use model::ErrorCode;
-use std::sync::Arc;
 
 pub(crate) fn unauthenticated() -> AppError {
     AppError::new(ErrorCode::Unauthenticated, "authentication required")
@@ -25,6 +23,11 @@ pub(crate) fn internal() -> AppError {
 
 pub(crate) fn service<T: Clone + Send + Sync + 'static>() -> Result<T, AppError> {
     use_context::<T>().ok_or_else(internal)
+}
+
+/// The engine's services, as the server handed them to every request.
+pub(crate) fn engine() -> Result<engine::Services, AppError> {
+    service()
 }
 
 /// This request's caller, as the authorisation middleware left it.
@@ -46,9 +49,9 @@ pub(crate) async fn guard(path: &str) -> Result<Caller, AppError> {
     let identity: &Identity = caller.identity.as_deref().ok_or_else(unauthenticated)?;
     if let Some(right) = needed {
         if !identity.allows(right) {
-            if let Ok(audit) = service::<Arc<AuditLog>>() {
+            if let Ok(engine) = engine() {
                 let rec = caller.record(&policy.action(), path, None, Outcome::Denied);
-                audit.append_or_log(rec).await;
+                engine.audit.append_or_log(rec).await;
             }
             return Err(forbidden());
         }

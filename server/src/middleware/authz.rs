@@ -258,7 +258,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         }
     };
     let identity = match &presented {
-        Some((t, _)) => match state.auth.authenticate(t, &fwd).await {
+        Some((t, _)) => match state.engine.auth.authenticate(t, &fwd).await {
             Ok(i) => Some(i),
             Err(AuthError::Unauthenticated(why)) => {
                 tracing::info!(path = %path, reason = %why, "credentials refused");
@@ -318,7 +318,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         if !id.allows(right) {
             let caller = caller_for(&req, identity.clone(), None);
             let rec = caller.record(&p.action(), path.clone(), None, Outcome::Denied);
-            state.audit.append_or_log(rec).await;
+            state.engine.audit.append_or_log(rec).await;
             tracing::info!(path = %path, right = %right, sub = %id.principal.sub, "right missing");
             state.metrics.refused(Refusal::Forbidden);
             let mut res = forbidden();

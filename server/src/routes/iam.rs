@@ -2,21 +2,35 @@
 //! token (`engine::iam::IamService`); statuses and error texts are the
 //! Gateway's. Mutations take `{"reason": "..."}` and are audited.
 
+use super::Door;
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::routing::{delete, get, put};
 use axum::{Extension, Json};
 use engine::identity::Caller;
 use model::iam::{IamRole, IamSession, IamUser, ReasonBody};
 use model::ErrorCode;
 use serde::Deserialize;
 
+pub fn doors() -> Vec<Door> {
+    vec![
+        ("identity.whoami", get(whoami)),
+        ("iam.users.list", get(users)),
+        ("iam.sessions.list", get(sessions)),
+        ("iam.roles.list", get(roles)),
+        ("iam.session.revoke", delete(revoke_session)),
+        ("iam.role.assign", put(assign_role)),
+        ("iam.role.unassign", delete(unassign_role)),
+    ]
+}
+
 pub async fn users(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
 ) -> Result<Json<Vec<IamUser>>, ApiError> {
-    Ok(Json(s.iam.users(&c).await?))
+    Ok(Json(s.engine.iam.users(&c).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -30,14 +44,14 @@ pub async fn sessions(
     Extension(c): Extension<Caller>,
     ApiQuery(q): ApiQuery<SessionFilter>,
 ) -> Result<Json<Vec<IamSession>>, ApiError> {
-    Ok(Json(s.iam.sessions(&c, q.user.as_deref()).await?))
+    Ok(Json(s.engine.iam.sessions(&c, q.user.as_deref()).await?))
 }
 
 pub async fn roles(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
 ) -> Result<Json<Vec<IamRole>>, ApiError> {
-    Ok(Json(s.iam.roles(&c).await?))
+    Ok(Json(s.engine.iam.roles(&c).await?))
 }
 
 pub async fn revoke_session(
@@ -46,7 +60,10 @@ pub async fn revoke_session(
     Path(session): Path<String>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<StatusCode, ApiError> {
-    s.iam.revoke_session(&c, &session, &body.reason).await?;
+    s.engine
+        .iam
+        .revoke_session(&c, &session, &body.reason)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -56,7 +73,10 @@ pub async fn assign_role(
     Path((user, role)): Path<(String, String)>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<StatusCode, ApiError> {
-    s.iam.assign_role(&c, &user, &role, &body.reason).await?;
+    s.engine
+        .iam
+        .assign_role(&c, &user, &role, &body.reason)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -66,7 +86,10 @@ pub async fn unassign_role(
     Path((user, role)): Path<(String, String)>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<StatusCode, ApiError> {
-    s.iam.unassign_role(&c, &user, &role, &body.reason).await?;
+    s.engine
+        .iam
+        .unassign_role(&c, &user, &role, &body.reason)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,7 +11,7 @@ pub async fn health() -> impl IntoResponse {
 }
 
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let report = state.control.readiness().await;
+    let report = state.engine.control.readiness().await;
     let status = if report.ready {
         StatusCode::OK
     } else {
@@ -26,6 +26,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(state.control.build()),
+        state.metrics.render(state.engine.control.build()),
     )
 }

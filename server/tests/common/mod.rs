@@ -119,7 +119,12 @@ impl TestApp {
 
     /// Every audit event so far, oldest first.
     pub async fn audit_events(&self) -> Vec<engine::audit::AuditEvent> {
-        self.state.audit.export(&Default::default()).await.unwrap()
+        self.state
+            .engine
+            .audit
+            .export(&Default::default())
+            .await
+            .unwrap()
     }
 }
 
