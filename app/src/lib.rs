@@ -22,7 +22,7 @@ use leptos::tachys::view::iterators::StaticVec;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::any_nested_route::AnyNestedRoute;
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::{path, MatchNestedRoutes};
+use leptos_router::path;
 use shell::layout::Layout;
 use shell::not_found::NotFound;
 
@@ -82,9 +82,13 @@ pub(crate) fn mark_hydrated() {
 
 /// Every domain's routes (`shell::nav::routes`), inside the layout.
 #[component(transparent)]
-fn DomainRoutes() -> impl MatchNestedRoutes + Clone {
+fn DomainRoutes() -> impl leptos_router::MatchNestedRoutes + Clone {
+    use leptos_router::any_nested_route::IntoAnyNestedRoute;
     let routes: Vec<AnyNestedRoute> = shell::nav::routes().map(|route| route()).collect();
-    StaticVec::from(routes)
+    // One erased route: what the component macro makes of the return type
+    // when components are erased (cargo-leptos builds), and a plain
+    // `MatchNestedRoutes` otherwise.
+    StaticVec::from(routes).into_any_nested_route()
 }
 
 #[component]
