@@ -41,5 +41,13 @@ export default defineConfig({
     timeout: 60_000,
     stdout: "ignore",
     stderr: "pipe",
+    // Every test signs its contexts in as the same few operators, far more
+    // often than the production sign-in limit allows; the limit itself is
+    // tested in server/tests/edge_login.rs.
+    env: {
+      ...process.env,
+      CONTROL_AUTH_LOGIN_PER_USER_PER_MINUTE: "100000",
+      CONTROL_AUTH_LOGIN_PER_SOURCE_PER_MINUTE: "100000",
+    } as Record<string, string>,
   },
 });
