@@ -8,9 +8,9 @@
 //!   cargo bench -p engine --bench auth
 
 use axum::routing::get;
-use engine::auth::{KeySet, TokenConfig, TokenValidator};
 use engine::gateway::{Forward, GatewayClient};
 use engine::identity::{AuthSettings, Authenticator};
+use engine::token::{KeySet, TokenConfig, TokenValidator};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use std::time::{Duration, Instant};
 

@@ -27,6 +27,16 @@ pub use model::audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, Outcome, 
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// A listing or export that cannot be answered: the query is wrong (what
+/// is allowed is in the message), or the log cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{0}")]
+    BadQuery(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anchor {
     pub seq: u64,
@@ -218,7 +228,8 @@ impl AuditLog {
     }
 
     /// One page of the events matching `q`, newest first.
-    pub async fn query(&self, q: &AuditQuery) -> Result<AuditPage, StoreError> {
+    pub async fn query(&self, q: &AuditQuery) -> Result<AuditPage, AuditError> {
+        q.check().map_err(AuditError::BadQuery)?;
         let (page, size) = (q.page(), q.page_size());
         self.with_events(|all| {
             let matching: Vec<&AuditEvent> = all.iter().rev().filter(|e| q.matches(e)).collect();
@@ -235,12 +246,15 @@ impl AuditLog {
             }
         })
         .await
+        .map_err(AuditError::from)
     }
 
     /// Every event matching `q` (paging ignored), oldest first: the export.
-    pub async fn export(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
-        self.with_events(|all| all.iter().filter(|e| q.matches(e)).cloned().collect())
-            .await
+    pub async fn export(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
+        q.check().map_err(AuditError::BadQuery)?;
+        Ok(self
+            .with_events(|all| all.iter().filter(|e| q.matches(e)).cloned().collect())
+            .await?)
     }
 
     fn mac(&self, seq: u64, prev: &str, record_json: &[u8]) -> Result<HmacSha256, StoreError> {

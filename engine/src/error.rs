@@ -4,6 +4,7 @@
 //! HTTP status (the code's). The real error stays on the server: whoever
 //! converts logs it once (a warning for server-side faults).
 
+use crate::audit::AuditError;
 use crate::fleet::FleetError;
 use crate::iam::IamError;
 use crate::identity::AuthError;
@@ -52,6 +53,19 @@ impl ClientError for StoreError {
             StoreError::Unavailable(_) => {
                 ClientView::new(ErrorCode::Unavailable, "the store is unavailable")
             }
+        }
+    }
+}
+
+impl ClientError for AuditError {
+    fn client_view(&self) -> ClientView {
+        match self {
+            AuditError::BadQuery(m) => ClientView::new(ErrorCode::BadRequest, m.clone()),
+            // Say which log: "the store" alone would not tell the operator.
+            AuditError::Store(e) => ClientView {
+                message: format!("the audit log: {}", e.client_view().message),
+                ..e.client_view()
+            },
         }
     }
 }

@@ -4,11 +4,11 @@
 //! loses access when its cache entry expires (`cache_ttl`), or at once when
 //! it was revoked through this control plane.
 
-use crate::auth::{KeySet, Principal, TokenError, TokenValidator};
 use crate::gateway::{Forward, GatewayClient, GatewayError};
+use crate::token::{KeySet, Principal, TokenError, TokenValidator};
 use model::audit::{AuditRecord, Outcome};
-use model::auth::{Grants, Right, WhoAmI};
 use model::iam::SessionRights;
+use model::rights::{Grants, Right, WhoAmI};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -251,7 +251,7 @@ impl Authenticator {
         });
     }
 
-    fn verify(&self, token: &str) -> Result<crate::auth::Verified, TokenError> {
+    fn verify(&self, token: &str) -> Result<crate::token::Verified, TokenError> {
         self.validator.verify(token)
     }
 
@@ -307,7 +307,7 @@ impl Authenticator {
         &self,
         token: &str,
         key: [u8; 32],
-        verified: &crate::auth::Verified,
+        verified: &crate::token::Verified,
         fwd: &Forward,
     ) -> Result<Arc<Identity>, AuthError> {
         let fwd = Forward {

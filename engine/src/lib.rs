@@ -2,7 +2,6 @@
 
 pub mod action;
 pub mod audit;
-pub mod auth;
 pub mod error;
 pub mod fleet;
 pub mod gateway;
@@ -12,6 +11,7 @@ pub mod readiness;
 pub mod services;
 pub mod status;
 pub mod store;
+pub mod token;
 
 pub use services::Services;
 pub use status::{ControlPlane, RunMode};

@@ -7,10 +7,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use engine::auth::{KeySet, TokenConfig, TokenValidator};
 use engine::error::ClientError;
 use engine::gateway::{Forward, GatewayClient};
 use engine::identity::{AuthError, AuthSettings, Authenticator};
+use engine::token::{KeySet, TokenConfig, TokenValidator};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -126,8 +126,8 @@ async fn rights_are_cached_for_the_ttl_then_asked_again() {
     let t = token("ed-1", 600);
     let id = a.authenticate(&t, &Forward::default()).await.unwrap();
     assert_eq!(id.principal.sub, "u-1");
-    assert!(id.allows(model::auth::Right::FleetRead));
-    assert!(!id.allows(model::auth::Right::IamRead));
+    assert!(id.allows(model::rights::Right::FleetRead));
+    assert!(!id.allows(model::rights::Right::IamRead));
     for _ in 0..10 {
         a.authenticate(&t, &Forward::default()).await.unwrap();
     }

@@ -2,12 +2,12 @@
 //! search recognition. Pure data and pure validation; no I/O.
 
 pub mod audit;
-pub mod auth;
 pub mod error;
 pub mod fleet;
 pub mod iam;
 pub mod ids;
 pub mod policy;
+pub mod rights;
 pub mod search;
 pub mod status;
 pub mod views;

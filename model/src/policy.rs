@@ -6,7 +6,7 @@
 //! here, and a test fails when a registered route has no entry. A path that
 //! matches no entry is refused (deny by default).
 
-use crate::auth::Right;
+use crate::rights::Right;
 use std::sync::LazyLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

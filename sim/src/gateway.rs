@@ -17,11 +17,11 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{
     decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
 };
-use model::auth::{Grants, Right};
 use model::iam::{
     check_iam_id, GatewayError, IamRole, IamSession, IamUser, LoginRequest, LoginResponse,
     SessionRights,
 };
+use model::rights::{Grants, Right};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;

@@ -9,10 +9,7 @@ use model::audit::{AuditPage, AuditQuery, Verdict};
 pub async fn list_audit(query: AuditQuery) -> Result<AuditPage, AppError> {
     use crate::support::guard::{engine, guard};
     guard(<ListAudit as server_fn::ServerFn>::PATH).await?;
-    query
-        .check()
-        .map_err(|m| AppError::new(model::ErrorCode::BadRequest, m))?;
-    engine()?.audit.query(&query).await.map_err(AppError::from)
+    Ok(engine()?.audit.query(&query).await?)
 }
 
 #[server(client = crate::support::client::IdClient, endpoint = "audit/verify")]

@@ -4,7 +4,7 @@
 pub mod api;
 mod log;
 
-use model::auth::Right;
+use model::rights::Right;
 
 crate::support::lazy::pages! {
     page "/audit" => lazy AuditRoute(log::AuditPage) {

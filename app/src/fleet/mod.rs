@@ -10,8 +10,8 @@ mod tenants;
 
 use crate::ui::Tone;
 use leptos::prelude::*;
-use model::auth::Right;
 use model::fleet::ShardState;
+use model::rights::Right;
 use model::views::{DocMeta, HealthStatus, SourceKind};
 
 crate::support::lazy::pages! {

@@ -11,7 +11,7 @@ mod users;
 use crate::shell::layout::Session;
 use crate::support::format::encode;
 use leptos::prelude::*;
-use model::auth::{Right, WhoAmI};
+use model::rights::{Right, WhoAmI};
 
 crate::support::lazy::pages! {
     page "/users" => lazy UsersRoute(users::UsersPage) {

@@ -12,8 +12,8 @@ use crate::ui::{
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
-use model::auth::Right;
 use model::iam::IamSession;
+use model::rights::Right;
 
 #[component]
 pub fn SessionsPage() -> impl IntoView {

@@ -12,8 +12,8 @@ use crate::ui::{
 };
 use leptos::prelude::*;
 use leptos_router::components::A;
-use model::auth::Right;
 use model::iam::{IamRole, IamUser};
+use model::rights::Right;
 
 /// The roles a dialog offers: those the user lacks (assign) or holds
 /// (remove).

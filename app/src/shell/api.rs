@@ -4,7 +4,7 @@
 
 use crate::error::AppError;
 use leptos::prelude::*;
-use model::auth::WhoAmI;
+use model::rights::WhoAmI;
 
 /// Cookie settings (from `[auth]` in the server config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,9 +16,9 @@ pub struct SessionSettings {
 impl SessionSettings {
     pub fn cookie_name(&self) -> &'static str {
         if self.cookie_secure {
-            model::auth::SESSION_COOKIE
+            model::rights::SESSION_COOKIE
         } else {
-            model::auth::SESSION_COOKIE_INSECURE_DEV
+            model::rights::SESSION_COOKIE_INSECURE_DEV
         }
     }
 

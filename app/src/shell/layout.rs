@@ -5,7 +5,7 @@ use crate::support::flow::RequestRecord;
 use crate::ui::{Badge, IdChip, ToastRegion, Tone};
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
-use model::auth::WhoAmI;
+use model::rights::WhoAmI;
 
 #[cfg(feature = "hydrate")]
 pub const THEME_KEY: &str = "control.theme";
@@ -26,7 +26,7 @@ pub fn Layout(#[prop(optional)] children: Option<Children>) -> impl IntoView {
             .0
             .get()
             .and_then(|r| r.ok().flatten())
-            .is_some_and(|w| w.can(model::auth::Right::FleetRead))
+            .is_some_and(|w| w.can(model::rights::Right::FleetRead))
     });
     crate::support::live::provide_live(may_listen);
     view! {

@@ -4,7 +4,7 @@
 //! render test all read them from here.
 
 use crate::support::lazy::RouteFn;
-use model::auth::{Right, WhoAmI};
+use model::rights::{Right, WhoAmI};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {

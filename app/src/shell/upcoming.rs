@@ -2,7 +2,7 @@
 //! and renders no invented data. A capability that lands moves its entry
 //! into its own domain folder.
 
-use model::auth::Right;
+use model::rights::Right;
 
 crate::support::lazy::pages! {
     page "/jobs" => placeholder {

@@ -68,7 +68,7 @@ where
         let headers = req.headers();
         headers.set("x-request-id", &request_id);
         // Proves same-origin script to the server's CSRF check.
-        headers.set(model::auth::CSRF_HEADER, "1");
+        headers.set(model::rights::CSRF_HEADER, "1");
         if let Some(t) = crate::support::flow::TENANT.with(|t| t.borrow().clone()) {
             headers.set("x-tenant-id", &t);
         }

@@ -22,9 +22,9 @@ use axum::response::{IntoResponse, Response};
 use engine::gateway::Forward;
 use engine::identity::{AuthError, Caller, Identity};
 use model::audit::Outcome;
-use model::auth::CSRF_HEADER;
 use model::fleet::TenantId;
 use model::policy::{self, Access, Policy, Scope};
+use model::rights::CSRF_HEADER;
 use model::ErrorCode;
 use std::sync::Arc;
 

@@ -96,7 +96,7 @@ pub async fn unassign_role(
 /// `GET /admin/v1/whoami`: the caller and the rights its grants cover.
 pub async fn whoami(
     Extension(c): Extension<Caller>,
-) -> Result<Json<model::auth::WhoAmI>, ApiError> {
+) -> Result<Json<model::rights::WhoAmI>, ApiError> {
     c.identity
         .map(|i| Json(i.who_am_i()))
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "authentication required"))

@@ -1,7 +1,7 @@
 //! Token validation: one positive case per algorithm, key rotation, and a
 //! negative corpus where every token must be refused.
 
-use engine::auth::{KeySet, Principal, TokenConfig, TokenError, TokenValidator};
+use engine::token::{KeySet, Principal, TokenConfig, TokenError, TokenValidator};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::json;
 
