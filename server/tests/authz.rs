@@ -7,7 +7,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{app, app_with, body_json, body_string, TestApp};
+use common::{app, app_with, body_json, body_string};
 use model::policy::{self, Access};
 
 fn concrete(path: &str) -> String {

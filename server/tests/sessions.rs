@@ -5,22 +5,21 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{app_with, body_json, TestApp};
-
-async fn status_of(a: &TestApp, uri: &str, token: &str) -> StatusCode {
-    a.get_as(uri, token).await.status()
-}
+use common::{app_with, body_json};
 
 #[tokio::test]
 async fn a_session_revoked_at_the_gateway_is_refused_after_the_cache_time() {
     let a = app_with(|c| c.auth.principal_cache_ms = 300).await;
     let resp = a.iam.login("viewer", "viewer-dev-password").unwrap();
     let uri = "/admin/v1/fleet/health";
-    assert_eq!(status_of(&a, uri, &resp.access_token).await, StatusCode::OK);
+    assert_eq!(
+        a.get_as(uri, &resp.access_token).await.status(),
+        StatusCode::OK
+    );
     assert!(a.iam.revoke_session(&resp.session_id));
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     assert_eq!(
-        status_of(&a, uri, &resp.access_token).await,
+        a.get_as(uri, &resp.access_token).await.status(),
         StatusCode::UNAUTHORIZED
     );
 }
@@ -31,7 +30,7 @@ async fn a_session_revoked_here_is_refused_at_once_and_audited_with_its_reason()
     let victim = a.iam.login("viewer", "viewer-dev-password").unwrap();
     let uri = "/admin/v1/fleet/health";
     assert_eq!(
-        status_of(&a, uri, &victim.access_token).await,
+        a.get_as(uri, &victim.access_token).await.status(),
         StatusCode::OK
     );
     let revoke = |reason: &str| {
@@ -46,7 +45,7 @@ async fn a_session_revoked_here_is_refused_at_once_and_audited_with_its_reason()
     let res = a.send_admin(revoke("laptop stolen")).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(
-        status_of(&a, uri, &victim.access_token).await,
+        a.get_as(uri, &victim.access_token).await.status(),
         StatusCode::UNAUTHORIZED
     );
     let e = a.audit_events().await.last().unwrap().clone();
