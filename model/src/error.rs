@@ -36,6 +36,18 @@ pub enum ErrorCode {
     Upstream,
     /// Too many attempts (sign-in): wait for `Retry-After` seconds.
     RateLimited,
+    /// A job-creating request without an `Idempotency-Key` header.
+    IdempotencyKeyRequired,
+    /// An `Idempotency-Key` that is not a Structured Field string (or token).
+    BadIdempotencyKey,
+    /// The key was used before with another request body.
+    IdempotencyKeyReused,
+    /// The first request with this key is still being processed.
+    IdempotencyInFlight,
+    /// The target is locked by another running job (the kind refuses to wait).
+    Locked,
+    /// Cancel refused: the job is finished or past its point of no return.
+    CancelRefused,
 }
 
 impl ErrorCode {
@@ -60,6 +72,12 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::Upstream => "upstream",
             Self::RateLimited => "rate_limited",
+            Self::IdempotencyKeyRequired => "idempotency_key_required",
+            Self::BadIdempotencyKey => "bad_idempotency_key",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IdempotencyInFlight => "idempotency_in_flight",
+            Self::Locked => "locked",
+            Self::CancelRefused => "cancel_refused",
         }
     }
 
@@ -72,7 +90,11 @@ impl ErrorCode {
             | Self::BadRequest
             | Self::TenantRequired
             | Self::BadTenantId
-            | Self::TenantMismatch => 400,
+            | Self::TenantMismatch
+            | Self::IdempotencyKeyRequired
+            | Self::BadIdempotencyKey => 400,
+            Self::IdempotencyKeyReused => 422,
+            Self::IdempotencyInFlight | Self::Locked | Self::CancelRefused => 409,
             Self::Unauthenticated => 401,
             Self::Forbidden | Self::CrossSite => 403,
             Self::Conflict => 409,
@@ -150,6 +172,12 @@ mod tests {
             ErrorCode::Conflict,
             ErrorCode::Upstream,
             ErrorCode::RateLimited,
+            ErrorCode::IdempotencyKeyRequired,
+            ErrorCode::BadIdempotencyKey,
+            ErrorCode::IdempotencyKeyReused,
+            ErrorCode::IdempotencyInFlight,
+            ErrorCode::Locked,
+            ErrorCode::CancelRefused,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

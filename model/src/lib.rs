@@ -6,6 +6,7 @@ pub mod error;
 pub mod fleet;
 pub mod iam;
 pub mod ids;
+pub mod jobs;
 pub mod policy;
 pub mod rights;
 pub mod search;

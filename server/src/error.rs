@@ -264,6 +264,12 @@ fn default_message(code: ErrorCode) -> &'static str {
         ErrorCode::Conflict => "conflict",
         ErrorCode::Upstream => "upstream error",
         ErrorCode::RateLimited => "too many attempts; try again later",
+        ErrorCode::IdempotencyKeyRequired => "an Idempotency-Key header is required",
+        ErrorCode::BadIdempotencyKey => "the Idempotency-Key header is malformed",
+        ErrorCode::IdempotencyKeyReused => "this Idempotency-Key was used with another request",
+        ErrorCode::IdempotencyInFlight => "a request with this Idempotency-Key is in progress",
+        ErrorCode::Locked => "the target is locked by another job",
+        ErrorCode::CancelRefused => "the job cannot be cancelled",
     }
 }
 
