@@ -124,6 +124,15 @@ impl Plan {
         self
     }
 
+    /// An event of a job's own step (its end), recorded for the principal
+    /// who created it, with the reason they gave (already checked then).
+    pub fn on_behalf(mut self, sub: &str, session: &str, reason: String) -> Self {
+        self.record.principal_sub = sub.to_owned();
+        self.record.principal_session = session.to_owned();
+        self.record.reason = Some(reason);
+        self
+    }
+
     /// Carried for jobs: the client's idempotency key and the job id.
     pub fn with_job(mut self, idempotency_key: Option<String>, job_id: Option<String>) -> Self {
         self.record.idempotency_key = idempotency_key;

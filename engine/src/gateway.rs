@@ -59,6 +59,10 @@ pub struct Forward {
     pub request_id: Option<String>,
     pub correlation_id: Option<String>,
     pub traceparent: Option<String>,
+    /// A job step's marker (`<job>/<step>`): the target deduplicates on it.
+    pub job_step: Option<String>,
+    /// The job's lease epoch: the target refuses one older than it has seen.
+    pub fencing_token: Option<u64>,
 }
 
 impl std::fmt::Debug for Forward {
@@ -67,6 +71,8 @@ impl std::fmt::Debug for Forward {
             .field("bearer", &self.bearer.as_ref().map(|_| "[redacted]"))
             .field("request_id", &self.request_id)
             .field("correlation_id", &self.correlation_id)
+            .field("job_step", &self.job_step)
+            .field("fencing_token", &self.fencing_token)
             .finish()
     }
 }
@@ -188,6 +194,8 @@ impl GatewayClient {
         put("x-request-id", &fwd.request_id);
         put("x-correlation-id", &fwd.correlation_id);
         put("traceparent", &fwd.traceparent);
+        put("x-job-step", &fwd.job_step);
+        put("x-fencing-token", &fwd.fencing_token.map(|t| t.to_string()));
         if let Some(b) = &fwd.bearer {
             if let Ok(v) = HeaderValue::from_str(&format!("Bearer {b}")) {
                 headers.insert(http::header::AUTHORIZATION, v);

@@ -91,6 +91,7 @@ impl Caller {
             request_id: Some(self.request_id.clone()),
             correlation_id: Some(self.correlation_id.clone()),
             traceparent: Some(self.traceparent.clone()),
+            ..Forward::default()
         }
     }
 

@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod gateway;
 pub mod iam;
 pub mod identity;
+pub mod jobs;
 pub mod readiness;
 pub mod services;
 pub mod status;

@@ -5,6 +5,7 @@
 use crate::audit::AuditLog;
 use crate::fleet::FleetService;
 use crate::iam::IamService;
+use crate::jobs::Jobs;
 use crate::identity::Authenticator;
 use crate::store::Substrate;
 use crate::ControlPlane;
@@ -18,4 +19,5 @@ pub struct Services {
     pub auth: Arc<Authenticator>,
     pub iam: Arc<IamService>,
     pub audit: Arc<AuditLog>,
+    pub jobs: Jobs,
 }

@@ -138,6 +138,25 @@ pub const CAPABILITIES: &[Capability] = &[
         .rest("GET", "/fleet/health")
         .ui("/api/fleet/health"),
     cap("fleet.events", Need(FleetRead)).rest("GET", "/fleet/events"),
+    // Jobs: reading them is a fleet read; creating one needs its kind's
+    // right (one row per kind); cancel checks the kind's right in the
+    // engine, since the path does not name the kind.
+    cap("jobs.list", Need(FleetRead))
+        .rest("GET", "/jobs")
+        .ui("/api/jobs/list"),
+    cap("jobs.get", Need(FleetRead))
+        .rest("GET", "/jobs/{job}")
+        .ui("/api/jobs/get"),
+    cap("jobs.events", Need(FleetRead)).rest("GET", "/jobs/{job}/events"),
+    cap("jobs.changes", Need(FleetRead)).rest("GET", "/jobs/changes"),
+    cap("jobs.cancel", Authenticated)
+        .rest("POST", "/jobs/{job}/cancel")
+        .ui("/api/jobs/cancel")
+        .audited("job.cancel"),
+    cap("jobs.routing.reload", Need(RoutingReload))
+        .rest("POST", "/jobs/routing.reload")
+        .ui("/api/jobs/routing_reload")
+        .audited("job.routing.reload"),
     cap("audit.list", Need(AuditRead))
         .rest("GET", "/audit")
         .ui("/api/audit/list"),

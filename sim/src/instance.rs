@@ -35,6 +35,20 @@ pub struct Faults {
     pub stuck_drain: bool,
     /// Loaded revisions stop following the dev files.
     pub stale_revision: bool,
+    /// `POST /admin/routing/reload` answers 500 and loads nothing.
+    pub reload_fails: bool,
+}
+
+/// One side effect as the target saw it, keyed by the caller's marker
+/// (`x-job-step`): how many requests carried the marker and how many were
+/// applied. A control plane that never runs a step twice leaves
+/// `applied == 1` for every marker, however often it had to ask.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Effect {
+    pub requests: u64,
+    pub applied: u64,
+    /// Requests refused for a fencing token older than one already seen.
+    pub fenced: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +81,13 @@ pub struct InstanceInfo {
     pub loaded_routing_revision: Option<u64>,
 }
 
+#[derive(Default)]
+struct Effects {
+    by_marker: BTreeMap<String, (Effect, serde_json::Value)>,
+    /// The highest fencing token seen per job.
+    fences: BTreeMap<String, u64>,
+}
+
 struct Tenants {
     by_id: BTreeMap<String, (TenantState, u64)>,
 }
@@ -75,6 +96,7 @@ pub(crate) struct Inner {
     pub(crate) info: Mutex<InstanceInfo>,
     tenants: Mutex<Tenants>,
     requests: Mutex<BTreeMap<(String, u16), u64>>,
+    effects: Mutex<Effects>,
     started: Instant,
     placement_path: PathBuf,
     routing_path: PathBuf,
@@ -108,6 +130,7 @@ impl Instance {
                     by_id: BTreeMap::new(),
                 }),
                 requests: Mutex::new(BTreeMap::new()),
+                effects: Mutex::new(Effects::default()),
                 started: Instant::now(),
                 placement_path,
                 routing_path,
@@ -116,6 +139,15 @@ impl Instance {
         };
         inst.reload(true);
         inst
+    }
+
+    /// Every marked side effect this instance saw.
+    pub fn effects(&self) -> BTreeMap<String, Effect> {
+        let e = self.inner.effects.lock().unwrap();
+        e.by_marker
+            .iter()
+            .map(|(k, (eff, _))| (k.clone(), eff.clone()))
+            .collect()
     }
 
     pub fn info(&self) -> InstanceInfo {
@@ -322,14 +354,63 @@ async fn metrics(State(i): State<Instance>) -> Response {
         .into_response()
 }
 
-async fn reload_routing(State(i): State<Instance>) -> Response {
+/// Reload, deduplicated by the caller's marker: a request whose
+/// `x-job-step` marker was applied before gets the first answer again
+/// (`"replayed": true`) and reloads nothing; one whose `x-fencing-token` is
+/// below the highest seen for its job is refused (409): it comes from a
+/// runner that lost its lease.
+async fn reload_routing(State(i): State<Instance>, headers: axum::http::HeaderMap) -> Response {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let marker = text("x-job-step");
+    let token = text("x-fencing-token").and_then(|t| t.parse::<u64>().ok());
+    if let Some(m) = &marker {
+        let mut e = i.inner.effects.lock().unwrap();
+        let job = m.split('/').next().unwrap_or_default().to_owned();
+        let entry = e.by_marker.entry(m.clone()).or_default();
+        entry.0.requests += 1;
+        if let Some(t) = token {
+            let seen = e.fences.get(&job).copied().unwrap_or(0);
+            if t < seen {
+                if let Some(x) = e.by_marker.get_mut(m) {
+                    x.0.fenced += 1;
+                }
+                return (
+                    StatusCode::CONFLICT,
+                    Json(serde_json::json!({ "error": "stale fencing token" })),
+                )
+                    .into_response();
+            }
+            e.fences.insert(job, t);
+        }
+        let entry = &e.by_marker[m];
+        if entry.0.applied > 0 {
+            let mut body = entry.1.clone();
+            body["replayed"] = true.into();
+            return Json(body).into_response();
+        }
+    }
+    if i.faults().reload_fails {
+        return error_500();
+    }
     i.reload(true);
     let info = i.info();
-    Json(serde_json::json!({
+    let body = serde_json::json!({
         "placement_revision": info.loaded_placement_revision,
         "routing_revision": info.loaded_routing_revision,
-    }))
-    .into_response()
+    });
+    if let Some(m) = &marker {
+        let mut e = i.inner.effects.lock().unwrap();
+        if let Some(entry) = e.by_marker.get_mut(m) {
+            entry.0.applied += 1;
+            entry.1 = body.clone();
+        }
+    }
+    Json(body).into_response()
 }
 
 fn tenant_param(t: &str) -> Result<TenantId, Box<Response>> {

@@ -9,5 +9,5 @@ pub mod instance;
 pub mod topology;
 
 pub use gateway::{dev_roles, dev_users, DevUser, Iam, IamConfig, SharedSecret};
-pub use instance::{Faults, Instance, InstanceInfo};
+pub use instance::{Effect, Faults, Instance, InstanceInfo};
 pub use topology::{Fleet, Topology};

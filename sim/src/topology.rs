@@ -4,7 +4,7 @@
 //! control API for fault knobs and key rotation.
 
 use crate::gateway::{Iam, IamConfig};
-use crate::instance::{Faults, Instance, InstanceInfo};
+use crate::instance::{Effect, Faults, Instance, InstanceInfo};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -279,6 +279,7 @@ impl Fleet {
         let api = Router::new()
             .route("/sim/instances", get(list))
             .route("/sim/instances/{id}/faults", put(set_faults))
+            .route("/sim/effects", get(effects))
             .with_state(Arc::new(slots.clone()))
             .merge(
                 Router::new()
@@ -314,6 +315,14 @@ impl Fleet {
             .unwrap_or_default()
     }
 
+    /// Every instance's marked side effects, by instance id.
+    pub fn effects(&self) -> BTreeMap<String, BTreeMap<String, Effect>> {
+        self.slots
+            .iter()
+            .map(|s| (s.instance.info().id, s.instance.effects()))
+            .collect()
+    }
+
     pub fn instances(&self) -> Vec<InstanceInfo> {
         self.slots.iter().map(|s| s.instance.info()).collect()
     }
@@ -343,6 +352,18 @@ async fn apply(slots: &[Arc<Slot>], id: &str, faults: Faults) -> Result<(), Stri
             .map_err(|e| format!("cannot listen again: {e}"))?;
     }
     Ok(())
+}
+
+/// Every instance's marked side effects: `{instance id: {marker: effect}}`.
+async fn effects(
+    State(slots): State<Arc<Vec<Arc<Slot>>>>,
+) -> Json<BTreeMap<String, BTreeMap<String, Effect>>> {
+    Json(
+        slots
+            .iter()
+            .map(|s| (s.instance.info().id, s.instance.effects()))
+            .collect(),
+    )
 }
 
 async fn list(State(slots): State<Arc<Vec<Arc<Slot>>>>) -> Json<Vec<InstanceInfo>> {

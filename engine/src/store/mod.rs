@@ -4,6 +4,7 @@
 
 pub mod embedded;
 pub mod file_doc;
+pub mod namespaced;
 pub mod nats;
 mod typed;
 
