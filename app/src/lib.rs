@@ -11,6 +11,7 @@ pub mod audit;
 pub mod error;
 pub mod fleet;
 pub mod iam;
+pub mod jobs;
 pub mod settings;
 pub mod shell;
 pub mod status;

@@ -5,8 +5,8 @@
 use crate::audit::AuditLog;
 use crate::fleet::FleetService;
 use crate::iam::IamService;
-use crate::jobs::Jobs;
 use crate::identity::Authenticator;
+use crate::jobs::Jobs;
 use crate::store::Substrate;
 use crate::ControlPlane;
 use std::sync::Arc;

@@ -196,7 +196,9 @@ impl AuditQuery {
                 &r.target,
             ]
             .iter()
-            .any(|v| v.as_str() == id);
+            .any(|v| v.as_str() == id)
+                || r.job_id.as_deref() == Some(id)
+                || r.idempotency_key.as_deref() == Some(id);
             if !hit {
                 return false;
             }

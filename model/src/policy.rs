@@ -246,6 +246,7 @@ pub const PAGES: &[Policy] = &[
     p("GET", "/tenants/{tenant}", Authenticated),
     p("GET", "/placement", Authenticated),
     p("GET", "/jobs", Authenticated),
+    p("GET", "/jobs/{job}", Authenticated),
     p("GET", "/config", Authenticated),
     p("GET", "/definitions", Authenticated),
     p("GET", "/deployments", Authenticated),

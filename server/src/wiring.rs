@@ -159,6 +159,37 @@ fn audited_actions(
     actions
 }
 
+/// The job engine with every workflow this build knows.
+fn build_jobs(
+    config: &Config,
+    store: &Arc<dyn engine::store::Substrate>,
+    actions: engine::action::Actions,
+    fleet: &FleetService,
+    auth: &Arc<engine::identity::Authenticator>,
+) -> engine::jobs::Jobs {
+    use engine::jobs::{routing_reload::RoutingReload, JobSettings, Jobs};
+    let j = &config.jobs;
+    let reload = RoutingReload {
+        fleet: fleet.clone(),
+        http: auth.gateway().clone(),
+        load_timeout: Duration::from_millis(j.reload_timeout_ms),
+        poll: Duration::from_millis(200),
+    };
+    Jobs::new(
+        store.clone(),
+        actions,
+        vec![Arc::new(reload)],
+        JobSettings {
+            lease: Duration::from_millis(j.lease_ms),
+            poll: Duration::from_millis(j.poll_ms),
+            key_retention: Duration::from_secs(j.key_retention_hours * 3600),
+            deadline: Duration::from_secs(j.deadline_secs),
+            max_running: j.max_running,
+            ..JobSettings::default()
+        },
+    )
+}
+
 /// Builds the state for a run mode from a loaded config.
 pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, StartError> {
     let auth_origins = Arc::new(config.auth.origin_list());
@@ -171,10 +202,8 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
         tracing::warn!(error = %e, "JWKS not available at start; retrying in the background");
     }
     auth.spawn_key_refresh();
-    let iam = Arc::new(IamService::new(
-        auth.clone(),
-        audited_actions(&config, audit.clone(), store.clone()),
-    ));
+    let actions = audited_actions(&config, audit.clone(), store.clone());
+    let iam = Arc::new(IamService::new(auth.clone(), actions.clone()));
     let session = app::shell::api::SessionSettings {
         cookie_secure: config.auth.cookie_secure,
     };
@@ -221,16 +250,20 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
             extra_targets: Vec::new(),
         },
     );
+    let fleet = FleetService { docs, health };
+    let jobs = build_jobs(&config, &store, actions, &fleet, &auth);
+    jobs.start();
     Ok(AppState {
         config: Arc::new(config),
         leptos,
         engine: engine::Services {
             control,
             store,
-            fleet: FleetService { docs, health },
+            fleet,
             auth,
             iam,
             audit,
+            jobs,
         },
         metrics: Arc::new(metrics::HttpMetrics::default()),
         session,

@@ -17,8 +17,24 @@ pub fn PlacementPage() -> impl IntoView {
         move || live.key(),
         |_| crate::support::flow::background(get_placements()),
     );
+    let session = expect_context::<crate::shell::layout::Session>();
+    let may_reload = move || {
+        crate::iam::caller(session).is_some_and(|w| w.can(model::rights::Right::RoutingReload))
+    };
     view! {
         <PageFrame info=info>
+            <Show when=may_reload>
+                <div class="page-actions">
+                    <crate::jobs::JobLauncher
+                        id="reload-routing"
+                        label="Reload routing"
+                        title="Reload routing on every gateway"
+                        create=crate::jobs::api::reload_routing
+                    >
+                        <p>"Every gateway instance reloads the routing directory and placement, one step per instance, and the job waits until each reports the current routing revision as loaded. First it checks that every gateway answers."</p>
+                    </crate::jobs::JobLauncher>
+                </div>
+            </Show>
             <Transition fallback=|| view! { <p class="muted">"Loading placement…"</p> }>
                 {move || data.get().map(|r| match r {
                     Err(e) => error_alert(e),

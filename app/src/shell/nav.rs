@@ -59,6 +59,7 @@ pub struct Domain {
 /// Every domain, in nav order: within a section, pages keep this order.
 const DOMAINS: &[Domain] = &[
     crate::fleet::DOMAIN,
+    crate::jobs::DOMAIN,
     super::upcoming::DOMAIN,
     crate::audit::DOMAIN,
     crate::iam::DOMAIN,

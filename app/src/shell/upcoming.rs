@@ -5,12 +5,6 @@
 use model::rights::Right;
 
 crate::support::lazy::pages! {
-    page "/jobs" => placeholder {
-        title: "Jobs",
-        section: Operate,
-        purpose: "Drain, migrate, reload and config jobs with their plans, steps, progress and audit trail.",
-        right: Some(Right::TenantsRead),
-    },
     page "/config" => placeholder {
         title: "Config",
         section: Change,

@@ -98,3 +98,27 @@ pub fn LiveBadge() -> impl IntoView {
         </span>
     }
 }
+
+/// Listens to `event` on an EventSource at `url` while the calling
+/// component lives (closed on cleanup); `on_data` gets each event's data.
+/// The browser reconnects by itself and sends `Last-Event-ID`, so a
+/// resumable stream (a job's events) continues where it stopped.
+#[cfg(feature = "hydrate")]
+pub fn listen(url: &str, event: &str, on_data: impl Fn(String) + 'static) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    let Ok(es) = web_sys::EventSource::new(url) else {
+        return;
+    };
+    let cb = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+        if let Some(text) = ev.data().as_string() {
+            on_data(text);
+        }
+    });
+    let _ = es.add_event_listener_with_callback(event, cb.as_ref().unchecked_ref());
+    let held = send_wrapper::SendWrapper::new((es, cb));
+    on_cleanup(move || held.0.close());
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub fn listen(_url: &str, _event: &str, _on_data: impl Fn(String) + 'static) {}

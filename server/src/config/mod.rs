@@ -6,12 +6,14 @@
 mod audit;
 mod auth;
 mod fleet;
+mod jobs;
 mod server;
 mod store;
 
 pub use audit::AuditConfig;
 pub use auth::AuthConfig;
 pub use fleet::{FleetConfig, FleetSource};
+pub use jobs::JobsConfig;
 pub use server::{LogConfig, LogFormat, ServerConfig};
 pub use store::{nats_host_port, NatsConfig, StoreBackend, StoreConfig};
 
@@ -71,6 +73,7 @@ pub struct Config {
     pub log: LogConfig,
     pub auth: AuthConfig,
     pub audit: AuditConfig,
+    pub jobs: JobsConfig,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -122,6 +125,12 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("auth", "login_per_source_per_minute", Kind::Int),
     ("auth", "client_ip_header", Kind::Str),
     ("audit", "hmac_key", Kind::Str),
+    ("jobs", "lease_ms", Kind::Int),
+    ("jobs", "poll_ms", Kind::Int),
+    ("jobs", "key_retention_hours", Kind::Int),
+    ("jobs", "deadline_secs", Kind::Int),
+    ("jobs", "max_running", Kind::Int),
+    ("jobs", "reload_timeout_ms", Kind::Int),
 ];
 
 /// `CONTROL_*` variables that are not config keys: the config file path,
@@ -225,6 +234,11 @@ impl Config {
             ("fleet.poll_interval_ms", self.fleet.poll_interval_ms),
             ("fleet.probe_timeout_ms", self.fleet.probe_timeout_ms),
             ("fleet.poll_concurrency", self.fleet.poll_concurrency as u64),
+            ("jobs.lease_ms", self.jobs.lease_ms),
+            ("jobs.poll_ms", self.jobs.poll_ms),
+            ("jobs.deadline_secs", self.jobs.deadline_secs),
+            ("jobs.max_running", self.jobs.max_running as u64),
+            ("jobs.reload_timeout_ms", self.jobs.reload_timeout_ms),
         ] {
             if v == 0 {
                 return Err(ConfigError::Invalid {
@@ -232,6 +246,12 @@ impl Config {
                     reason: "must be greater than 0".into(),
                 });
             }
+        }
+        if self.jobs.key_retention_hours < 24 {
+            return Err(ConfigError::Invalid {
+                key: "jobs.key_retention_hours",
+                reason: "must be at least 24 (the published retention)".into(),
+            });
         }
         if self.server.body_limit_bytes == 0 {
             return Err(ConfigError::Invalid {

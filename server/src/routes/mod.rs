@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod fleet;
 pub mod iam;
+pub mod jobs;
 pub mod probes;
 pub mod search;
 pub mod status;
@@ -31,6 +32,7 @@ pub fn admin_routes() -> Vec<(&'static str, &'static str, Handler)> {
         fleet::doors(),
         audit::doors(),
         iam::doors(),
+        jobs::doors(),
     ]
     .into_iter()
     .flatten()

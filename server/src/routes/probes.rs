@@ -26,6 +26,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(state.engine.control.build()),
+        format!(
+            "{}{}",
+            state.metrics.render(state.engine.control.build()),
+            state.engine.jobs.metrics().render()
+        ),
     )
 }

@@ -1,0 +1,159 @@
+//! `/admin/v1/jobs/...`: create (one route per kind, `Idempotency-Key`
+//! required), list, get, cancel, and live changes (SSE), over
+//! `engine::jobs::Jobs`.
+
+use super::Door;
+use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json};
+use engine::identity::Caller;
+use engine::jobs::{CreateRequest, JobChange, Jobs, JobsError};
+use futures::{Stream, StreamExt};
+use model::jobs::{CancelJob, CreateJob, Job, JobKind, JobPage, JobQuery};
+use model::policy::REST_PREFIX;
+use std::convert::Infallible;
+use std::time::Duration;
+
+pub fn doors() -> Vec<Door> {
+    vec![
+        ("jobs.list", get(list)),
+        ("jobs.changes", get(changes)),
+        ("jobs.get", get(one)),
+        ("jobs.events", get(events)),
+        ("jobs.cancel", post(cancel)),
+        ("jobs.routing.reload", post(create_routing_reload)),
+    ]
+}
+
+/// A job error as a response: 409 in-flight carries `Retry-After`.
+fn job_error(e: JobsError) -> Response {
+    let retry = e.retry_after();
+    let mut res = ApiError::from(e).into_response();
+    if let Some(s) = retry {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    res
+}
+
+async fn create(
+    s: AppState,
+    c: Caller,
+    headers: HeaderMap,
+    kind: JobKind,
+    body: CreateJob,
+) -> Response {
+    let route = format!("{REST_PREFIX}/jobs/{kind}");
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let r = s
+        .engine
+        .jobs
+        .create(
+            &c,
+            kind,
+            CreateRequest {
+                idempotency_key: key,
+                method: "POST",
+                route: &route,
+                body,
+            },
+        )
+        .await;
+    match r {
+        Ok(created) => {
+            let mut res = (StatusCode::ACCEPTED, Json(created.job)).into_response();
+            let h = res.headers_mut();
+            if let Ok(loc) =
+                HeaderValue::from_str(&format!("{REST_PREFIX}/jobs/{}", created.job_id))
+            {
+                h.insert(header::LOCATION, loc);
+            }
+            if created.replayed {
+                h.insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            res
+        }
+        Err(e) => job_error(e),
+    }
+}
+
+pub async fn create_routing_reload(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateJob>,
+) -> Response {
+    create(s, c, headers, JobKind::RoutingReload, body).await
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<JobQuery>,
+) -> Result<Json<JobPage>, ApiError> {
+    Ok(Json(s.engine.jobs.list(&q).await?))
+}
+
+pub async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+    let id = Jobs::parse_id(&id)?;
+    Ok(Json(s.engine.jobs.get(&id).await?))
+}
+
+pub async fn cancel(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CancelJob>,
+) -> Result<Json<Job>, ApiError> {
+    let id = Jobs::parse_id(&id)?;
+    Ok(Json(s.engine.jobs.cancel(&c, &id, &body.reason).await?))
+}
+
+fn event(c: &JobChange) -> Result<Event, Infallible> {
+    Ok(Event::default()
+        .event("job")
+        .id(c.revision.to_string())
+        .json_data(&*c.job)
+        .unwrap_or_else(|_| Event::default().event("error")))
+}
+
+/// One job's changes (event `job`, the whole record; `id` is its revision,
+/// so a client resumes with `Last-Event-ID`), until it is finished.
+pub async fn events(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id = Jobs::parse_id(&id)?;
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let stream = s.engine.jobs.follow(&id, after).await?;
+    Ok(Sse::new(stream.map(|c| event(&c)))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Every job's changes, live (for the jobs list): event `job` per write.
+pub async fn changes(
+    State(s): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = s.engine.jobs.subscribe();
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        match rx.recv().await {
+            Ok(c) => Some((event(&c), rx)),
+            // Fell behind: the client refetches the list.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                Some((Ok(Event::default().event("lagged").data("refetch")), rx))
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
