@@ -144,11 +144,12 @@ pub const CAPABILITIES: &[Capability] = &[
     cap("jobs.list", Need(FleetRead))
         .rest("GET", "/jobs")
         .ui("/api/jobs/list"),
+    // Before `/jobs/{job}`, which its path also matches.
+    cap("jobs.changes", Need(FleetRead)).rest("GET", "/jobs/changes"),
     cap("jobs.get", Need(FleetRead))
         .rest("GET", "/jobs/{job}")
         .ui("/api/jobs/get"),
     cap("jobs.events", Need(FleetRead)).rest("GET", "/jobs/{job}/events"),
-    cap("jobs.changes", Need(FleetRead)).rest("GET", "/jobs/changes"),
     cap("jobs.cancel", Authenticated)
         .rest("POST", "/jobs/{job}/cancel")
         .ui("/api/jobs/cancel")
@@ -157,6 +158,10 @@ pub const CAPABILITIES: &[Capability] = &[
         .rest("POST", "/jobs/routing.reload")
         .ui("/api/jobs/routing_reload")
         .audited("job.routing.reload"),
+    // After the kinds: any other `POST /jobs/{kind}` (the segment axum calls
+    // `{job}`, as on GET) answers 404 with the
+    // kinds there are, instead of 405.
+    cap("jobs.kind.unknown", Authenticated).rest("POST", "/jobs/{job}"),
     cap("audit.list", Need(AuditRead))
         .rest("GET", "/audit")
         .ui("/api/audit/list"),

@@ -48,10 +48,24 @@ async fn app_with_dead_gateways() -> (TestApp, sim::Fleet, tempfile::TempDir) {
     }
     let (p, r) = (fleet.placement_path.clone(), fleet.routing_path.clone());
     let a = common::app_with(move |c| {
+        c.fleet.source = server::config::FleetSource::File;
         c.fleet.placement_file = p;
         c.fleet.routing_file = r;
     })
     .await;
+    // The routing file is read in the background: wait for its gateway.
+    let start = std::time::Instant::now();
+    while !body_string(a.get("/admin/v1/routing").await)
+        .await
+        .contains("gateway")
+    {
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "routing not loaded: {}",
+            body_string(a.get("/admin/v1/routing").await).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     (a, fleet, dir)
 }
 

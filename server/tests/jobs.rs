@@ -31,11 +31,24 @@ async fn with_fleet() -> WithFleet {
     let fleet = sim::Fleet::start(&topo, dir.path(), 0).await.unwrap();
     let (p, r) = (fleet.placement_path.clone(), fleet.routing_path.clone());
     let app = app_with(move |c| {
+        c.fleet.source = server::config::FleetSource::File;
         c.fleet.placement_file = p;
         c.fleet.routing_file = r;
         c.jobs.poll_ms = 50;
     })
     .await;
+    // The routing file is read in the background: wait for its gateways.
+    let start = std::time::Instant::now();
+    while !common::body_string(app.get("/admin/v1/routing").await)
+        .await
+        .contains("gateway")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "routing not loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     WithFleet {
         app,
         fleet,

@@ -400,17 +400,22 @@ impl Jobs {
                 })
                 .await?
         };
-        if let Err(e) = written {
-            // Nothing was created: free the key so a retry can create it.
-            let _ = stores.keys.delete(&scope, Some(claim_rev)).await;
-            return Err(e.into());
-        }
-        let current = match TypedKv::<Job>::new(stores.jobs.clone())
-            .get(&job_key)
-            .await?
-        {
-            Some((j, _)) => j,
-            None => job,
+        let current = match written {
+            // The answer is the job as created, whatever the runner did since.
+            Ok(rev) if rev > 0 => job,
+            // A taken-over claim: the job was written by the first creator.
+            Ok(_) => match TypedKv::<Job>::new(stores.jobs.clone())
+                .get(&job_key)
+                .await?
+            {
+                Some((j, _)) => j,
+                None => job,
+            },
+            Err(e) => {
+                // Nothing was created: free the key so a retry can create it.
+                let _ = stores.keys.delete(&scope, Some(claim_rev)).await;
+                return Err(e.into());
+            }
         };
         let response =
             serde_json::to_value(&current).map_err(|e| JobsError::BadRequest(e.to_string()))?;

@@ -27,6 +27,7 @@ pub fn doors() -> Vec<Door> {
         ("jobs.events", get(events)),
         ("jobs.cancel", post(cancel)),
         ("jobs.routing.reload", post(create_routing_reload)),
+        ("jobs.kind.unknown", post(unknown_kind)),
     ]
 }
 
@@ -91,6 +92,14 @@ pub async fn create_routing_reload(
     ApiJson(body): ApiJson<CreateJob>,
 ) -> Response {
     create(s, c, headers, JobKind::RoutingReload, body).await
+}
+
+pub async fn unknown_kind() -> ApiError {
+    let known: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
+    ApiError::new(
+        model::ErrorCode::NotFound,
+        format!("no such job kind; one of {}", known.join(", ")),
+    )
 }
 
 pub async fn list(
