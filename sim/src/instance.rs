@@ -37,6 +37,8 @@ pub struct Faults {
     pub stale_revision: bool,
     /// `POST /admin/routing/reload` answers 500 and loads nothing.
     pub reload_fails: bool,
+    /// `POST /admin/routing/reload` never answers (other routes do).
+    pub reload_hangs: bool,
 }
 
 /// One side effect as the target saw it, keyed by the caller's marker
@@ -396,6 +398,9 @@ async fn reload_routing(State(i): State<Instance>, headers: axum::http::HeaderMa
     }
     if i.faults().reload_fails {
         return error_500();
+    }
+    if i.faults().reload_hangs {
+        std::future::pending::<()>().await;
     }
     i.reload(true);
     let info = i.info();

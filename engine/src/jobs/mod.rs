@@ -648,7 +648,8 @@ impl Jobs {
     }
 
     /// One job's changes after `after` (a revision): its current state
-    /// first when newer, then every later write, until it is finished.
+    /// first when newer, then every later write. The stream stays open
+    /// after the job ends (an ended SSE stream makes browsers reconnect).
     pub async fn follow(
         &self,
         id: &JobId,
@@ -672,8 +673,7 @@ impl Jobs {
             let mut last = after.unwrap_or(0);
             if first.revision > last {
                 last = first.revision;
-                let done = first.job.state.is_terminal();
-                if tx.send(first).await.is_err() || done {
+                if tx.send(first).await.is_err() {
                     return;
                 }
             }
@@ -681,8 +681,7 @@ impl Jobs {
                 match rx.recv().await {
                     Ok(c) if c.job.id == id && c.revision > last => {
                         last = c.revision;
-                        let done = c.job.state.is_terminal();
-                        if tx.send(c).await.is_err() || done {
+                        if tx.send(c).await.is_err() {
                             return;
                         }
                     }

@@ -281,21 +281,7 @@ impl Handle {
                     return Ok((out, next));
                 }
                 Err(StoreError::Conflict { .. } | StoreError::NotFound) => {
-                    let Some(entry) = stores.jobs.get(&self.key).await? else {
-                        self.lost.set();
-                        return Err(WriteError::LeaseLost);
-                    };
-                    let fresh: Job = serde_json::from_slice(&entry.value)
-                        .map_err(|e| StoreError::Decode(e.to_string()))?;
-                    let ours = fresh
-                        .lease
-                        .as_ref()
-                        .is_some_and(|l| l.holder == self.me && l.epoch == self.epoch);
-                    if !ours {
-                        self.lost.set();
-                        return Err(WriteError::LeaseLost);
-                    }
-                    *st = (fresh, entry.revision);
+                    *st = self.read_ours(stores).await?;
                 }
                 Err(e) if e.is_retryable() && unavailable < 20 => {
                     unavailable += 1;
@@ -306,6 +292,34 @@ impl Handle {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Re-reads the record (a cancel recorded by someone else); fails
+    /// when the lease is no longer ours.
+    async fn refresh(&self, stores: &Stores) -> Result<(), WriteError> {
+        let fresh = self.read_ours(stores).await?;
+        *self.state.lock().await = fresh;
+        Ok(())
+    }
+
+    /// The stored record and revision, while the lease is still ours
+    /// (same holder, same epoch); otherwise the lease is lost for good.
+    async fn read_ours(&self, stores: &Stores) -> Result<(Job, u64), WriteError> {
+        let Some(entry) = stores.jobs.get(&self.key).await? else {
+            self.lost.set();
+            return Err(WriteError::LeaseLost);
+        };
+        let fresh: Job =
+            serde_json::from_slice(&entry.value).map_err(|e| StoreError::Decode(e.to_string()))?;
+        let ours = fresh
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.holder == self.me && l.epoch == self.epoch);
+        if !ours {
+            self.lost.set();
+            return Err(WriteError::LeaseLost);
+        }
+        Ok((fresh, entry.revision))
     }
 
     async fn job(&self) -> Job {
@@ -389,6 +403,8 @@ async fn run(jobs: &Jobs, handle: &Arc<Handle>) -> Result<(), WriteError> {
             Next::Run(i) => {
                 if !lock(jobs, stores, handle, &job).await? {
                     tokio::time::sleep(jobs.inner().settings.poll).await;
+                    // A cancel is written by others: see it while waiting.
+                    handle.refresh(stores).await?;
                     continue;
                 }
                 run_step(jobs, stores, handle, &wf, i).await?;

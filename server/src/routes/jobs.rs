@@ -133,7 +133,7 @@ fn event(c: &JobChange) -> Result<Event, Infallible> {
 }
 
 /// One job's changes (event `job`, the whole record; `id` is its revision,
-/// so a client resumes with `Last-Event-ID`), until it is finished.
+/// so a client resumes with `Last-Event-ID`).
 pub async fn events(
     State(s): State<AppState>,
     Path(id): Path<String>,
