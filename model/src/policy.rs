@@ -428,7 +428,11 @@ mod tests {
                     assert!(p.audit.is_some(), "{} {} is not audited", p.method, p.path);
                 }
             }
-            if p.audit.is_some() && !p.path.starts_with("/api/auth/") {
+            // Cancel's right is the job kind's, which the path does not
+            // name: the engine checks it (engine/tests/jobs.rs, and
+            // server/tests/jobs.rs refuses a viewer's cancel).
+            let right_in_engine = p.capability.is_some_and(|c| c.name == "jobs.cancel");
+            if p.audit.is_some() && !p.path.starts_with("/api/auth/") && !right_in_engine {
                 assert!(matches!(p.access, Need(_)), "{} needs a right", p.path);
             }
             if p.method != "GET" && p.path.starts_with("/iam/") {
