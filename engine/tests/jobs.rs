@@ -372,6 +372,7 @@ both_backends!(
     cancel_compensates_before_the_point_of_no_return_and_is_refused_after,
     a_job_past_its_deadline_fails_after_compensating,
     a_failing_instance_fails_its_step_with_the_error,
+    a_replica_without_the_kind_leaves_its_jobs_alone,
 );
 
 async fn routing_reload_runs_every_instance_once(store: Arc<dyn Substrate>) {
@@ -923,4 +924,36 @@ async fn a_failing_instance_fails_its_step_with_the_error(store: Arc<dyn Substra
     assert_eq!(failed[0].attempts, 3);
     assert_eq!(failed[0].error.as_ref().unwrap().code, "reload_failed");
     assert_eq!(j.error.as_ref().unwrap().code, "reload_failed");
+}
+
+/// A replica that does not know a kind (an older one, mid-upgrade) never
+/// claims its jobs: the record is not rewritten, and a replica that knows
+/// the kind runs it.
+async fn a_replica_without_the_kind_leaves_its_jobs_alone(store: Arc<dyn Substrate>) {
+    let f = sim_fleet(1).await;
+    let knows = jobs_on(&store, vec![reload_workflow(&f)], settings());
+    let older = jobs_on(&store, vec![], settings());
+    let _older = older.start();
+    let c = create(&knows, "\"k-old\"", "older replica").await.unwrap();
+    // Many polls and more than a lease.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let j = knows.get(&c.job_id).await.unwrap();
+    assert_eq!(j.state, JobState::Pending, "{j:#?}");
+    assert!(
+        j.lease.is_none(),
+        "claimed by a replica without the workflow"
+    );
+    assert_eq!(
+        history_holders(&store, &c.job_id).await,
+        Vec::<String>::new()
+    );
+    assert!(effects(&f).is_empty());
+    let _knows = knows.start();
+    let j = wait_terminal(&knows, &c.job_id, Duration::from_secs(20)).await;
+    assert_eq!(j.state, JobState::Succeeded, "{j:#?}");
+    let holders = history_holders(&store, &c.job_id).await;
+    assert!(
+        !holders.is_empty() && holders.iter().all(|h| h == knows.runner_id()),
+        "{holders:?}"
+    );
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Succeeded,
@@ -41,6 +42,7 @@ impl Outcome {
 /// What happened, by whom, why, with which result and ids. No secrets:
 /// before/after are digests, never values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecord {
     pub time_ms: u64,
     pub principal_sub: String,
@@ -69,6 +71,7 @@ pub struct AuditRecord {
 
 /// A record as stored: its place in the chain and the chain hashes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     pub seq: u64,
     #[serde(flatten)]
@@ -78,6 +81,7 @@ pub struct AuditEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Verdict {
     Intact {
@@ -104,11 +108,13 @@ pub const MAX_AUDIT_PAGE_SIZE: usize = 200;
 /// (`iam.` finds every IAM action); `id` matches the request, correlation or
 /// trace id, the session, or the target.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditQuery {
     pub principal: Option<String>,
     pub action: Option<String>,
     pub tenant: Option<String>,
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub outcome: Option<Outcome>,
     /// Inclusive, ms since the Unix epoch.
     pub from_ms: Option<u64>,
@@ -209,6 +215,7 @@ impl AuditQuery {
 
 /// One page of audit events, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditPage {
     pub events: Vec<AuditEvent>,
     /// Events matching the filters.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// `POST /auth/login` body.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
@@ -23,6 +24,7 @@ impl std::fmt::Debug for LoginRequest {
 
 /// `POST /auth/login` answer.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub access_token: String,
     pub token_type: String,
@@ -44,6 +46,7 @@ impl std::fmt::Debug for LoginResponse {
 
 /// `GET /iam/me`: the caller's session and the rights strings its roles grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionRights {
     pub sub: String,
     pub session_id: String,
@@ -55,11 +58,13 @@ pub struct SessionRights {
 
 /// Every Gateway error body: `{"error": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GatewayError {
     pub error: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IamUser {
     pub id: String,
     pub username: String,
@@ -69,6 +74,7 @@ pub struct IamUser {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IamSession {
     pub id: String,
     pub sub: String,
@@ -80,6 +86,7 @@ pub struct IamSession {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IamRole {
     pub name: String,
     pub description: String,
@@ -89,6 +96,7 @@ pub struct IamRole {
 /// Every IAM mutation through the control plane carries a reason, which
 /// lands in the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
     pub reason: String,

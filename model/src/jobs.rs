@@ -14,6 +14,7 @@ use std::fmt;
 /// The kinds of job the engine knows, with the right each needs
 /// (the capability table names the same right for its door).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobKind {
     #[serde(rename = "routing.reload")]
     RoutingReload,
@@ -55,6 +56,7 @@ impl fmt::Display for JobKind {
 
 /// What a job mutates; also the name of the lock it takes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Target {
     Platform,
@@ -110,6 +112,7 @@ fn token(s: &str) -> String {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Pending,
@@ -156,6 +159,7 @@ impl JobState {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {
     Pending,
@@ -174,6 +178,7 @@ impl StepState {
 
 /// Where a step stands relative to the job's point of no return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Undoable: cancel and failure run the compensation steps.
@@ -187,6 +192,7 @@ pub enum Phase {
 
 /// A step's error, with a stable code clients can match on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepError {
     pub code: String,
     pub message: String,
@@ -202,6 +208,7 @@ impl StepError {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Step {
     pub name: String,
     pub phase: Phase,
@@ -222,6 +229,7 @@ pub struct Step {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Items {
     pub done: u64,
     pub total: u64,
@@ -246,12 +254,14 @@ impl StepSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Principal {
     pub sub: String,
     pub session: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CancelRequest {
     pub by: Principal,
     pub reason: String,
@@ -261,6 +271,7 @@ pub struct CancelRequest {
 /// The runner holding the job. `epoch` grows by one on every claim or
 /// takeover: it is the fencing token every side effect carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Lease {
     pub holder: String,
     pub epoch: u64,
@@ -268,6 +279,7 @@ pub struct Lease {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ids {
     pub request_id: String,
     pub correlation_id: String,
@@ -278,6 +290,7 @@ pub struct Ids {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Job {
     pub id: JobId,
     pub kind: JobKind,
@@ -315,6 +328,7 @@ pub struct Job {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Progress {
     pub done: usize,
     pub total: usize,
@@ -703,9 +717,12 @@ impl Job {
 
 /// `GET /jobs` filters; every one optional, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(default, deny_unknown_fields)]
 pub struct JobQuery {
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub kind: Option<JobKind>,
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub state: Option<JobState>,
     /// `Target`'s display form (`platform`, `tenant:t-1`…).
     pub target: Option<String>,
@@ -753,6 +770,7 @@ impl JobQuery {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobPage {
     pub jobs: Vec<Job>,
     pub total: usize,
@@ -762,6 +780,7 @@ pub struct JobPage {
 
 /// The body of `POST /jobs/{kind}`: why, and the kind's own input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateJob {
     pub reason: String,
@@ -770,6 +789,7 @@ pub struct CreateJob {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CancelJob {
     pub reason: String,

@@ -112,6 +112,8 @@ pub const CAPABILITIES: &[Capability] = &[
         .rest("GET", "/status")
         .ui("/api/status/get_server_status"),
     cap("search.recognise", Authenticated).rest("POST", "/search/recognise"),
+    // The API's own description: public, as it holds no data.
+    cap("openapi.get", Public).rest("GET", "/openapi.json"),
     // REST: 401 when anonymous; the UI's variant answers "nobody" instead,
     // so that the login page and the layout can ask before signing in.
     cap("identity.whoami", Authenticated).rest("GET", "/whoami"),

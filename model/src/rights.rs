@@ -18,6 +18,7 @@ pub const CSRF_HEADER: &str = "x-control-csrf";
 /// One right the control plane checks. The string forms are stable: the
 /// Gateway's roles name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Right {
     #[serde(rename = "control.fleet.read")]
     FleetRead,
@@ -112,6 +113,7 @@ pub fn grant_covers(grant: &str, right: Right) -> bool {
 
 /// The rights strings a principal was granted (as the Gateway sent them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct Grants(pub Vec<String>);
 
@@ -128,6 +130,7 @@ impl Grants {
 
 /// The signed-in operator, as the UI and `GET /admin/v1/whoami` show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WhoAmI {
     pub sub: String,
     pub session_id: String,

@@ -4,6 +4,7 @@ use crate::ids::{CorrelationId, JobId, RequestId, TraceId, TraceParent};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum SearchQuery {
     Request(RequestId),

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BuildInfo {
     pub service: String,
     pub version: String,
@@ -11,6 +12,7 @@ pub struct BuildInfo {
 
 /// One dependency's readiness, as reported by `GET /ready`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckStatus {
     pub name: String,
     pub ok: bool,
@@ -20,6 +22,7 @@ pub struct CheckStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadyReport {
     pub ready: bool,
     pub checks: Vec<CheckStatus>,
@@ -36,6 +39,7 @@ impl ReadyReport {
 
 /// What the Settings page and `GET /admin/v1/status` show about this process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerStatus {
     pub build: BuildInfo,
     /// `dev` or `serve`.

@@ -7,6 +7,7 @@ use crate::fleet::{
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     /// The dev files (`config/placement/dev.json`, `config/routing/dev.json`).
@@ -16,6 +17,7 @@ pub enum SourceKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocSource {
     pub kind: SourceKind,
     /// `file`, `nats` or `embedded`.
@@ -25,6 +27,7 @@ pub struct DocSource {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocMeta {
     /// 0 until a document was loaded.
     pub revision: u64,
@@ -38,6 +41,7 @@ pub struct DocMeta {
 /// The Gateway's shard directory as shown: the document, where it came
 /// from, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoutingView {
     pub routing: RoutingConfig,
     pub meta: DocMeta,
@@ -45,6 +49,7 @@ pub struct RoutingView {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     Healthy,
@@ -98,12 +103,14 @@ impl HealthStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndpointSummary {
     pub url: String,
     pub status: HealthStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShardSummary {
     pub shard: ShardId,
     pub tenant_count: usize,
@@ -113,6 +120,7 @@ pub struct ShardSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlacementOverview {
     pub kind: ServiceKind,
     pub placement: DocMeta,
@@ -124,6 +132,7 @@ pub struct PlacementOverview {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TenantSort {
     #[default]
@@ -134,14 +143,17 @@ pub enum TenantSort {
 pub const MAX_PAGE_SIZE: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantQuery {
     /// Substring of the tenant id.
     pub q: Option<String>,
     /// With `shard`: only tenants placed on that shard of this kind; also
     /// the kind `sort = shard` sorts by.
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub kind: Option<ServiceKind>,
     pub shard: Option<String>,
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub sort: TenantSort,
     pub desc: bool,
     pub page: usize,
@@ -159,6 +171,7 @@ impl TenantQuery {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantPlacement {
     pub kind: ServiceKind,
     pub shard: Option<ShardId>,
@@ -167,12 +180,14 @@ pub struct TenantPlacement {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantRow {
     pub tenant: TenantId,
     pub placements: Vec<TenantPlacement>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantPage {
     pub items: Vec<TenantRow>,
     pub total: usize,
@@ -183,16 +198,20 @@ pub struct TenantPage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantDetail {
     pub tenant: TenantId,
     /// Whether any placement map names the tenant explicitly.
     pub known: bool,
+    /// Per kind: `{"Ok": Resolution}` or `{"Err": FleetIssue}`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<(ServiceKind, Object)>))]
     pub resolutions: Vec<(ServiceKind, Result<Resolution, FleetIssue>)>,
     pub placement: DocMeta,
     pub routing: DocMeta,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceHealth {
     pub kind: ServiceKind,
     pub shard: ShardId,
@@ -237,6 +256,7 @@ impl InstanceHealth {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KindSummary {
     pub kind: ServiceKind,
     pub instances: usize,
@@ -246,6 +266,7 @@ pub struct KindSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FleetSnapshot {
     pub instances: Vec<InstanceHealth>,
     /// Unix milliseconds when this snapshot was assembled.
@@ -361,9 +382,12 @@ mod tests {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(default, deny_unknown_fields)]
 pub struct InstanceQuery {
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub kind: Option<ServiceKind>,
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub status: Option<HealthStatus>,
     /// Only instances that have not loaded the current revisions.
     pub not_reloaded: bool,
@@ -374,6 +398,7 @@ pub struct InstanceQuery {
 
 /// One page of the health snapshot, with the summary of all of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FleetHealthPage {
     pub summary: Vec<KindSummary>,
     pub generated_at_ms: u64,
@@ -417,6 +442,7 @@ impl FleetSnapshot {
 /// What the live feed says whenever health or documents change: small, so
 /// pages refetch only what they show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FleetPulse {
     pub generated_at_ms: u64,
     pub summary: Vec<KindSummary>,

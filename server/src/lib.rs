@@ -17,7 +17,8 @@ use axum::extract::{Request, State};
 use axum::routing::{any, get};
 use axum::Router;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -34,10 +35,19 @@ pub fn build_info() -> model::BuildInfo {
 pub use routes::admin_routes;
 pub use wiring::{build_authenticator, build_state, nats_options, open_store, StartError};
 
+/// The app's page routes, generated once per process. Generating them
+/// runs the app with resource loading suppressed by a process-wide flag
+/// (leptos-rs/leptos#4773): a page rendered meanwhile, by another router in
+/// the same process (tests), would wait forever on a resource.
+pub fn ui_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(App));
+    ROUTES.clone()
+}
+
 /// The whole HTTP surface: probes, REST, server functions, SSR pages,
 /// static assets, and the middleware around all of them.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = ui_routes();
     let ctx_state = state.clone();
     let context = move || {
         provide_context(ctx_state.engine.clone());

@@ -95,7 +95,7 @@ async fn every_route_and_server_function_has_a_policy() {
         );
     }
     // Pages: every route the app declares.
-    for r in leptos_axum::generate_route_list(app::App) {
+    for r in server::ui_routes() {
         let path = r.path();
         let templ = path
             .split('/')

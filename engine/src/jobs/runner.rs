@@ -137,9 +137,12 @@ async fn claim_loop(jobs: Jobs, shared: Arc<Shared>) {
         let candidates: Vec<String> = {
             let open = shared.open.lock().unwrap();
             let running = shared.running.lock().unwrap();
+            // A kind without a workflow here (written by a newer replica)
+            // is left to a replica that knows it, unclaimed.
             open.iter()
                 .filter(|(id, o)| {
                     !running.contains(*id)
+                        && jobs.inner().workflows.contains_key(&o.kind)
                         && (o.lease_free_at <= now || o.holder.as_deref() == Some(me.as_str()))
                 })
                 .map(|(id, _)| id.clone())
@@ -164,6 +167,7 @@ async fn claim_loop(jobs: Jobs, shared: Arc<Shared>) {
 /// A claimed job: the record and revision this runner last wrote.
 pub(super) struct Handle {
     key: Key,
+    workflow: Arc<dyn Workflow>,
     state: tokio::sync::Mutex<(Job, u64)>,
     epoch: u64,
     me: String,
@@ -214,6 +218,7 @@ async fn claim(jobs: &Jobs, id: &str) -> Option<Handle> {
     let k = key(id).ok()?;
     let entry = stores.jobs.get(&k).await.ok()??;
     let mut job: Job = serde_json::from_slice(&entry.value).ok()?;
+    let workflow = jobs.inner().workflows.get(&job.kind)?.clone();
     let now = now_ms();
     let me = jobs.inner().me.clone();
     let free = match &job.lease {
@@ -240,6 +245,7 @@ async fn claim(jobs: &Jobs, id: &str) -> Option<Handle> {
             append_event(&*stores.events, &job, rev).await;
             Some(Handle {
                 key: k,
+                workflow,
                 state: tokio::sync::Mutex::new((job, rev)),
                 epoch,
                 me,
@@ -376,15 +382,7 @@ async fn run(jobs: &Jobs, handle: &Arc<Handle>) -> Result<(), WriteError> {
         JobsError::Store(s) => WriteError::Store(s),
         other => WriteError::Store(StoreError::Unavailable(other.to_string())),
     })?;
-    let job = handle.job().await;
-    let wf = match jobs.inner().workflows.get(&job.kind) {
-        Some(w) => w.clone(),
-        None => {
-            // Written by a newer replica: leave it to one that knows it.
-            tracing::warn!(job = %job.id, kind = %job.kind, "no workflow for this kind here");
-            return Ok(());
-        }
-    };
+    let wf = &handle.workflow;
     loop {
         let job = handle.job().await;
         if now_ms() > job.deadline_ms && job.error.is_none() && job.state != JobState::Cancelling {
@@ -407,7 +405,7 @@ async fn run(jobs: &Jobs, handle: &Arc<Handle>) -> Result<(), WriteError> {
                     handle.refresh(stores).await?;
                     continue;
                 }
-                run_step(jobs, stores, handle, &wf, i).await?;
+                run_step(jobs, stores, handle, wf, i).await?;
             }
         }
     }

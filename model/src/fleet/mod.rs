@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceKind {
     Gateway,
@@ -89,6 +90,7 @@ impl fmt::Display for ServiceKind {
 
 /// Stable codes for everything wrong with a placement or routing document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FleetErrorCode {
     BadTenantId,
@@ -117,6 +119,7 @@ impl FleetErrorCode {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[error("{}: {message} (at {path})", code.as_str())]
 pub struct FleetIssue {
     pub code: FleetErrorCode,

@@ -7,6 +7,7 @@ use std::fmt;
 
 /// A shard id: 1-32 chars of `[a-z0-9_-]`, starting with a letter or digit.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct ShardId(String);
 
@@ -36,6 +37,7 @@ id_traits!(ShardId);
 
 /// One kind's placement: tenant → shard, and the shard for everyone else.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PlacementMap {
     #[serde(default)]
@@ -82,6 +84,7 @@ pub fn validate_placement(
 /// The dev placement file (`config/placement/dev.json`): the three maps and
 /// the revision its writer gave it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PlacementDoc {
     pub revision: u64,

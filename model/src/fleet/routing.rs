@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ShardState {
     #[default]
@@ -15,6 +16,7 @@ pub enum ShardState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ShardRoute {
     pub endpoints: Vec<String>,
@@ -24,6 +26,7 @@ pub struct ShardRoute {
 
 /// The Gateway's shard directory: for each kind, shard → endpoints + state.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct RoutingConfig {
     pub kinds: BTreeMap<ServiceKind, BTreeMap<ShardId, ShardRoute>>,
@@ -98,6 +101,7 @@ impl RoutingConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Resolution {
     pub kind: ServiceKind,
     pub tenant: TenantId,
@@ -155,6 +159,7 @@ pub fn resolve(
 
 /// The dev routing file (`config/routing/dev.json`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RoutingDoc {
     pub revision: u64,

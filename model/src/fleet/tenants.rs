@@ -7,6 +7,7 @@ use std::fmt;
 /// A tenant id, by the Gateway's rule: 1-63 chars of `[a-z0-9-]`, starting
 /// and ending with a letter or digit.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct TenantId(String);
 

@@ -7,19 +7,23 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::Json;
 use model::audit::{AuditPage, AuditQuery, Verdict};
 use model::ErrorCode;
+use utoipa_axum::routes;
 
 pub fn doors() -> Vec<Door> {
     vec![
-        ("audit.list", get(list)),
-        ("audit.export", get(export)),
-        ("audit.verify", get(verify)),
+        ("audit.list", routes!(list)),
+        ("audit.export", routes!(export)),
+        ("audit.verify", routes!(verify)),
     ]
 }
 
+/// A page of audit events, newest first.
+#[utoipa::path(get, path = "/audit", operation_id = "audit.list", tag = "audit",
+    params(AuditQuery),
+    responses((status = 200, description = "A page of audit events", body = AuditPage)))]
 pub async fn list(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,
@@ -27,6 +31,11 @@ pub async fn list(
     Ok(Json(s.engine.audit.query(&q).await?))
 }
 
+/// Every matching audit event as NDJSON, one event per line, oldest first.
+#[utoipa::path(get, path = "/audit/export", operation_id = "audit.export", tag = "audit",
+    params(AuditQuery),
+    responses((status = 200, description = "NDJSON: one `AuditEvent` per line",
+        content_type = "application/x-ndjson", body = String)))]
 pub async fn export(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,
@@ -47,6 +56,9 @@ pub async fn export(
     ))
 }
 
+/// Verifies the audit chain (every HMAC link).
+#[utoipa::path(get, path = "/audit/verify", operation_id = "audit.verify", tag = "audit",
+    responses((status = 200, description = "The chain's verdict", body = Verdict)))]
 pub async fn verify(State(s): State<AppState>) -> Result<Json<Verdict>, ApiError> {
     Ok(Json(s.engine.audit.verify().await?))
 }

@@ -6,7 +6,6 @@ use crate::error::{ApiError, ApiQuery};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
 use axum::Json;
 use futures::Stream;
 use model::views::{
@@ -15,23 +14,32 @@ use model::views::{
 };
 use std::convert::Infallible;
 use std::time::Duration;
+use utoipa_axum::routes;
 
 pub fn doors() -> Vec<Door> {
     vec![
-        ("placement.list", get(placements)),
-        ("placement.get", get(placement)),
-        ("routing.get", get(routing)),
-        ("tenants.list", get(tenants)),
-        ("tenants.get", get(tenant)),
-        ("fleet.health", get(health)),
-        ("fleet.events", get(events)),
+        ("placement.list", routes!(placements)),
+        ("placement.get", routes!(placement)),
+        ("routing.get", routes!(routing)),
+        ("tenants.list", routes!(tenants)),
+        ("tenants.get", routes!(tenant)),
+        ("fleet.health", routes!(health)),
+        ("fleet.events", routes!(events)),
     ]
 }
 
+/// Every worker kind's placement map, with its problems.
+#[utoipa::path(get, path = "/placement", operation_id = "placement.list", tag = "fleet",
+    responses((status = 200, description = "One overview per worker kind", body = Vec<PlacementOverview>)))]
 pub async fn placements(State(s): State<AppState>) -> Json<Vec<PlacementOverview>> {
     Json(s.engine.fleet.placements())
 }
 
+/// One kind's placement map.
+#[utoipa::path(get, path = "/placement/{kind}", operation_id = "placement.get", tag = "fleet",
+    params(("kind" = String, Path, description = "A worker kind: aggregate, projection or runner")),
+    responses((status = 200, description = "The kind's placement", body = PlacementOverview),
+        (status = 404, description = "No such worker kind", body = model::ErrorBody)))]
 pub async fn placement(
     State(s): State<AppState>,
     Path(kind): Path<String>,
@@ -39,10 +47,17 @@ pub async fn placement(
     Ok(Json(s.engine.fleet.placement(&kind)?))
 }
 
+/// The Gateway's routing directory as loaded.
+#[utoipa::path(get, path = "/routing", operation_id = "routing.get", tag = "fleet",
+    responses((status = 200, description = "The routing directory", body = RoutingView)))]
 pub async fn routing(State(s): State<AppState>) -> Json<RoutingView> {
     Json(s.engine.fleet.routing_view())
 }
 
+/// A page of tenants with where they are placed.
+#[utoipa::path(get, path = "/tenants", operation_id = "tenants.list", tag = "fleet",
+    params(TenantQuery),
+    responses((status = 200, description = "A page of tenants", body = TenantPage)))]
 pub async fn tenants(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<TenantQuery>,
@@ -50,6 +65,11 @@ pub async fn tenants(
     Ok(Json(s.engine.fleet.tenants(&q)))
 }
 
+/// One tenant: its placement per kind and its instances.
+#[utoipa::path(get, path = "/tenants/{tenant}", operation_id = "tenants.get", tag = "fleet",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, description = "The tenant", body = TenantDetail),
+        (status = 404, description = "No such tenant", body = model::ErrorBody)))]
 pub async fn tenant(
     State(s): State<AppState>,
     Path(t): Path<String>,
@@ -57,6 +77,10 @@ pub async fn tenant(
     Ok(Json(s.engine.fleet.tenant(&t)?))
 }
 
+/// A page of instances with their health.
+#[utoipa::path(get, path = "/fleet/health", operation_id = "fleet.health", tag = "fleet",
+    params(InstanceQuery),
+    responses((status = 200, description = "A page of instance health", body = FleetHealthPage)))]
 pub async fn health(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<InstanceQuery>,
@@ -66,6 +90,9 @@ pub async fn health(
 
 /// Server-sent events (`pulse`): health summary and document revisions now,
 /// then whenever either changes. Pages refetch what they show.
+#[utoipa::path(get, path = "/fleet/events", operation_id = "fleet.events", tag = "fleet",
+    responses((status = 200, description = "Server-sent events `pulse`, each a `FleetPulse` as JSON",
+        content_type = "text/event-stream", body = String)))]
 pub async fn events(
     State(s): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Extension, Json};
 use engine::identity::Caller;
 use engine::jobs::{CreateRequest, JobChange, Jobs, JobsError};
@@ -18,16 +17,17 @@ use model::jobs::{CancelJob, CreateJob, Job, JobKind, JobPage, JobQuery};
 use model::policy::REST_PREFIX;
 use std::convert::Infallible;
 use std::time::Duration;
+use utoipa_axum::routes;
 
 pub fn doors() -> Vec<Door> {
     vec![
-        ("jobs.list", get(list)),
-        ("jobs.changes", get(changes)),
-        ("jobs.get", get(one)),
-        ("jobs.events", get(events)),
-        ("jobs.cancel", post(cancel)),
-        ("jobs.routing.reload", post(create_routing_reload)),
-        ("jobs.kind.unknown", post(unknown_kind)),
+        ("jobs.list", routes!(list)),
+        ("jobs.changes", routes!(changes)),
+        ("jobs.get", routes!(one)),
+        ("jobs.events", routes!(events)),
+        ("jobs.cancel", routes!(cancel)),
+        ("jobs.routing.reload", routes!(create_routing_reload)),
+        ("jobs.kind.unknown", routes!(unknown_kind)),
     ]
 }
 
@@ -85,6 +85,18 @@ async fn create(
     }
 }
 
+/// Creates a routing reload job: every gateway reloads routing.
+#[utoipa::path(post, path = "/jobs/routing.reload", operation_id = "jobs.routing.reload", tag = "jobs",
+    params(("Idempotency-Key" = String, Header,
+        description = "A Structured Field string (`\"8e03…\"`) or a bare token, unique per request; kept at least 24 h")),
+    request_body = CreateJob,
+    responses(
+        (status = 202, description = "The job as created (or, replayed, as first created)", body = Job,
+            headers(("Location" = String, description = "The job's URL"),
+                ("Idempotent-Replayed" = String, description = "`true` when this is the stored answer of an earlier request"))),
+        (status = 409, description = "A request with this key is in progress (`Retry-After`), or the target is locked", body = model::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 422, description = "The key was used with another request", body = model::ErrorBody)))]
 pub async fn create_routing_reload(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -94,6 +106,10 @@ pub async fn create_routing_reload(
     create(s, c, headers, JobKind::RoutingReload, body).await
 }
 
+/// Any other job kind: 404 naming the kinds there are.
+#[utoipa::path(post, path = "/jobs/{job}", operation_id = "jobs.kind.unknown", tag = "jobs",
+    params(("job" = String, Path, description = "A job kind that does not exist")),
+    responses((status = 404, description = "No such job kind; the message lists the known ones", body = model::ErrorBody)))]
 pub async fn unknown_kind() -> ApiError {
     let known: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
     ApiError::new(
@@ -102,6 +118,10 @@ pub async fn unknown_kind() -> ApiError {
     )
 }
 
+/// A page of jobs, newest first.
+#[utoipa::path(get, path = "/jobs", operation_id = "jobs.list", tag = "jobs",
+    params(JobQuery),
+    responses((status = 200, description = "A page of jobs", body = JobPage)))]
 pub async fn list(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<JobQuery>,
@@ -109,11 +129,23 @@ pub async fn list(
     Ok(Json(s.engine.jobs.list(&q).await?))
 }
 
+/// One job: its steps, state and ids.
+#[utoipa::path(get, path = "/jobs/{job}", operation_id = "jobs.get", tag = "jobs",
+    params(("job" = String, Path, description = "Job id (`job_…`)")),
+    responses((status = 200, description = "The job", body = Job),
+        (status = 404, description = "No such job", body = model::ErrorBody)))]
 pub async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
     let id = Jobs::parse_id(&id)?;
     Ok(Json(s.engine.jobs.get(&id).await?))
 }
 
+/// Asks a job to stop (audited; a reason is required).
+#[utoipa::path(post, path = "/jobs/{job}/cancel", operation_id = "jobs.cancel", tag = "jobs",
+    params(("job" = String, Path, description = "Job id (`job_…`)")),
+    request_body = CancelJob,
+    responses((status = 200, description = "The job with the cancel recorded", body = Job),
+        (status = 404, description = "No such job", body = model::ErrorBody),
+        (status = 409, description = "Finished, or past its point of no return", body = model::ErrorBody)))]
 pub async fn cancel(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -134,6 +166,12 @@ fn event(c: &JobChange) -> Result<Event, Infallible> {
 
 /// One job's changes (event `job`, the whole record; `id` is its revision,
 /// so a client resumes with `Last-Event-ID`).
+#[utoipa::path(get, path = "/jobs/{job}/events", operation_id = "jobs.events", tag = "jobs",
+    params(("job" = String, Path, description = "Job id (`job_…`)"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this revision")),
+    responses((status = 200, description = "Server-sent events `job`, each the whole `Job` as JSON",
+        content_type = "text/event-stream", body = String),
+        (status = 404, description = "No such job", body = model::ErrorBody)))]
 pub async fn events(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -150,6 +188,9 @@ pub async fn events(
 }
 
 /// Every job's changes, live (for the jobs list): event `job` per write.
+#[utoipa::path(get, path = "/jobs/changes", operation_id = "jobs.changes", tag = "jobs",
+    responses((status = 200, description = "Server-sent events `job` (a `Job` as JSON) and `lagged`",
+        content_type = "text/event-stream", body = String)))]
 pub async fn changes(
     State(s): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

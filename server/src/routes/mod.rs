@@ -8,6 +8,7 @@ pub mod audit;
 pub mod fleet;
 pub mod iam;
 pub mod jobs;
+pub mod openapi;
 pub mod probes;
 pub mod search;
 pub mod status;
@@ -19,13 +20,16 @@ use model::ErrorCode;
 
 pub type Handler = axum::routing::MethodRouter<AppState>;
 
-/// A REST door: the capability it serves, and its handler.
-pub type Door = (&'static str, Handler);
+/// A REST door: the capability it serves, and its handler with its
+/// OpenAPI operation, as `utoipa_axum::routes!(handler)` makes them from the
+/// handler's `#[utoipa::path]`.
+pub type Door = (
+    &'static str,
+    utoipa_axum::router::UtoipaMethodRouter<AppState>,
+);
 
-/// Every `/admin/v1` route: (method, path, handler), from each domain's
-/// doors and the capability table. A name without a REST door in the table
-/// is a programming error, found by the route-walk test.
-pub fn admin_routes() -> Vec<(&'static str, &'static str, Handler)> {
+/// Every domain's doors.
+pub(crate) fn doors() -> Vec<Door> {
     [
         status::doors(),
         search::doors(),
@@ -33,16 +37,31 @@ pub fn admin_routes() -> Vec<(&'static str, &'static str, Handler)> {
         audit::doors(),
         iam::doors(),
         jobs::doors(),
+        openapi::doors(),
     ]
     .into_iter()
     .flatten()
-    .map(|(name, handler)| {
-        let (method, path) = policy::capability(name)
-            .and_then(|c| c.rest)
-            .unwrap_or_else(|| panic!("capability {name} has no REST door in model::policy"));
-        (method, path, handler)
-    })
     .collect()
+}
+
+/// The table's `(method, path)` of a capability's REST door. A name
+/// without one is a programming error, found by the route-walk test.
+pub(crate) fn rest_door(name: &str) -> (&'static str, &'static str) {
+    policy::capability(name)
+        .and_then(|c| c.rest)
+        .unwrap_or_else(|| panic!("capability {name} has no REST door in model::policy"))
+}
+
+/// Every `/admin/v1` route: (method, path, handler), from each domain's
+/// doors and the capability table.
+pub fn admin_routes() -> Vec<(&'static str, &'static str, Handler)> {
+    doors()
+        .into_iter()
+        .map(|(name, (_, _, handler))| {
+            let (method, path) = rest_door(name);
+            (method, path, handler)
+        })
+        .collect()
 }
 
 pub async fn not_found() -> ApiError {
