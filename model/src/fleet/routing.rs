@@ -26,10 +26,30 @@ pub struct ShardRoute {
 
 /// The Gateway's shard directory: for each kind, shard → endpoints + state.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct RoutingConfig {
     pub kinds: BTreeMap<ServiceKind, BTreeMap<ShardId, ShardRoute>>,
+}
+
+// By hand: utoipa's derive does not follow `serde(transparent)` on a
+// struct with a named field; on the wire this is the map itself.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for RoutingConfig {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <BTreeMap<ServiceKind, BTreeMap<ShardId, ShardRoute>> as utoipa::PartialSchema>::schema()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for RoutingConfig {
+    fn schemas(
+        out: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <BTreeMap<ServiceKind, BTreeMap<ShardId, ShardRoute>> as utoipa::ToSchema>::schemas(out);
+    }
 }
 
 /// `http://host:port[/path]` with a host and a port: what the platform uses.
