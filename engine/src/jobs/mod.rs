@@ -698,6 +698,8 @@ impl Jobs {
 
     /// Starts this replica's runner and the change feed.
     pub fn start(&self) -> tokio::task::JoinHandle<()> {
+        // The id job records name as lease holder: which replica runs what.
+        tracing::info!(runner = %self.inner.me, "job runner started");
         runner::start(self.clone())
     }
 

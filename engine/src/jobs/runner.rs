@@ -22,6 +22,7 @@ use futures::StreamExt;
 use model::audit::Outcome;
 use model::jobs::{AfterFailure, Job, JobState, Next, StepError, TransitionError};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -37,6 +38,10 @@ struct Open {
 struct Shared {
     open: Mutex<BTreeMap<String, Open>>,
     running: Mutex<BTreeSet<String>>,
+    /// Of `running`, the jobs waiting for a lock. They do not count against
+    /// `max_running`: a replica full of waiters must still take over the
+    /// lock holder when its runner dies, or they would wait for ever.
+    waiting: AtomicUsize,
     wake: Notify,
 }
 
@@ -44,6 +49,7 @@ pub(super) fn start(jobs: Jobs) -> tokio::task::JoinHandle<()> {
     let shared = Arc::new(Shared {
         open: Mutex::new(BTreeMap::new()),
         running: Mutex::new(BTreeSet::new()),
+        waiting: AtomicUsize::new(0),
         wake: Notify::new(),
     });
     let feed = tokio::spawn(follow_feed(jobs.clone(), shared.clone()));
@@ -146,7 +152,13 @@ async fn claim_loop(jobs: Jobs, shared: Arc<Shared>) {
                         && (o.lease_free_at <= now || o.holder.as_deref() == Some(me.as_str()))
                 })
                 .map(|(id, _)| id.clone())
-                .take(max.saturating_sub(running.len()))
+                .take(
+                    max.saturating_sub(
+                        running
+                            .len()
+                            .saturating_sub(shared.waiting.load(Ordering::SeqCst)),
+                    ),
+                )
                 .collect()
         };
         for id in candidates {
@@ -155,7 +167,7 @@ async fn claim_loop(jobs: Jobs, shared: Arc<Shared>) {
                 let jobs = jobs.clone();
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    drive(&jobs, handle).await;
+                    drive(&jobs, handle, &shared).await;
                     shared.running.lock().unwrap().remove(&id);
                     shared.wake.notify_one();
                 });
@@ -358,11 +370,11 @@ async fn renew(jobs: Jobs, handle: Arc<Handle>) {
     }
 }
 
-async fn drive(jobs: &Jobs, handle: Handle) {
+async fn drive(jobs: &Jobs, handle: Handle, shared: &Shared) {
     let handle = Arc::new(handle);
     let renewal = AbortOnDrop(tokio::spawn(renew(jobs.clone(), handle.clone())));
     let r = tokio::select! {
-        r = run(jobs, &handle) => r,
+        r = run(jobs, &handle, shared) => r,
         _ = handle.lost.wait() => Err(WriteError::LeaseLost),
     };
     drop(renewal);
@@ -377,12 +389,29 @@ async fn drive(jobs: &Jobs, handle: Handle) {
     }
 }
 
-async fn run(jobs: &Jobs, handle: &Arc<Handle>) -> Result<(), WriteError> {
+/// Counts a job as waiting while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Self(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn run(jobs: &Jobs, handle: &Arc<Handle>, shared: &Shared) -> Result<(), WriteError> {
     let stores = jobs.stores().await.map_err(|e| match e {
         JobsError::Store(s) => WriteError::Store(s),
         other => WriteError::Store(StoreError::Unavailable(other.to_string())),
     })?;
     let wf = &handle.workflow;
+    let mut waiting: Option<Waiting> = None;
     loop {
         let job = handle.job().await;
         if now_ms() > job.deadline_ms && job.error.is_none() && job.state != JobState::Cancelling {
@@ -400,11 +429,17 @@ async fn run(jobs: &Jobs, handle: &Arc<Handle>) -> Result<(), WriteError> {
             Next::Finish(state) => return finish(jobs, stores, handle, state).await,
             Next::Run(i) => {
                 if !lock(jobs, stores, handle, &job).await? {
+                    if waiting.is_none() {
+                        waiting = Some(Waiting::new(&shared.waiting));
+                        // A slot is free again: maybe for a dead lock holder's job.
+                        shared.wake.notify_one();
+                    }
                     tokio::time::sleep(jobs.inner().settings.poll).await;
                     // A cancel is written by others: see it while waiting.
                     handle.refresh(stores).await?;
                     continue;
                 }
+                waiting = None;
                 run_step(jobs, stores, handle, wf, i).await?;
             }
         }
