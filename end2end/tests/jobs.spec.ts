@@ -47,23 +47,17 @@ test("a failing gateway shows its step failing with the error", async ({ page, p
   }
 });
 
-test("a job waiting for a lock can be cancelled with a reason", async ({ page, problems, request, baseURL }) => {
+test("a job waiting for a lock can be cancelled with a reason", async ({ page, problems, request }) => {
   const gw = await gateway(request);
   // The first job hangs in its reload step (the gateway's reload never
   // answers; its attempts time out and retry) and holds the routing lock;
   // the second waits for it.
   expect((await request.put(`${sim()}/sim/instances/${gw.id}/faults`, { data: { reload_hangs: true } })).status()).toBe(204);
   try {
-    const create = async (key: string) => {
-      const res = await page.request.post(`${baseURL}/admin/v1/jobs/routing.reload`, {
-        data: { reason: `e2e lock holder ${key}` },
-        headers: { origin: baseURL!, "idempotency-key": `"${key}-${Date.now()}"` },
-      });
-      expect(res.status(), await res.text()).toBe(202);
-      return (await res.json()).id as string;
-    };
-    await create("holder");
-    const waiting = await create("waiter");
+    // Both through the launch flow: each opening of the dialog is a new key.
+    await reloadFromPlacement(page, "e2e lock holder");
+    await reloadFromPlacement(page, "e2e waiter");
+    const waiting = page.url().split("/").pop()!;
     await page.goto(`/jobs/${waiting}`);
     await hydrated(page);
     await expect(page.getByTestId("job-detail").getByTestId("job-state").first()).toHaveAttribute("data-state", "waiting", { timeout: 15_000 });
