@@ -265,6 +265,37 @@ pub async fn keys_by_prefix(s: Arc<dyn Substrate>) {
     assert_eq!(kv.keys(&KeyPrefix::All).await.unwrap().len(), 3);
 }
 
+/// A listing taken while keys are being written names each key once.
+pub async fn keys_are_distinct_under_concurrent_writes(s: Arc<dyn Substrate>) {
+    let kv = bucket(&*s, 8).await;
+    for i in 0..50 {
+        kv.put(&k(&format!("w.{i:02}")), b("v")).await.unwrap();
+    }
+    let writer = {
+        let kv = kv.clone();
+        tokio::spawn(async move {
+            for round in 0..20 {
+                for i in 0..50 {
+                    kv.put(&k(&format!("w.{i:02}")), b(&format!("v{round}")))
+                        .await
+                        .unwrap();
+                }
+            }
+        })
+    };
+    let mut listings = 0;
+    while !writer.is_finished() {
+        let keys = kv.keys(&KeyPrefix::All).await.unwrap();
+        let mut distinct = keys.clone();
+        distinct.dedup();
+        assert_eq!(keys, distinct, "a key listed twice");
+        assert_eq!(keys.len(), 50);
+        listings += 1;
+    }
+    writer.await.unwrap();
+    assert!(listings > 0);
+}
+
 pub async fn large_values_round_trip(s: Arc<dyn Substrate>) {
     let kv = bucket(&*s, 2).await;
     let big: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
@@ -399,6 +430,7 @@ conformance!(
     history_is_bounded_by_depth,
     delete_semantics,
     keys_by_prefix,
+    keys_are_distinct_under_concurrent_writes,
     large_values_round_trip,
     invalid_names_are_refused,
     decode_errors_are_reported,

@@ -300,7 +300,10 @@ impl Kv for NatsKv {
             .try_collect()
             .await
             .map_err(unavailable)?;
+        // The server's listing follows the stream: a key written while it
+        // runs is delivered again. The contract is a set.
         keys.sort();
+        keys.dedup();
         Ok(keys)
     }
 
