@@ -317,7 +317,7 @@ async fn reloads_survive_kill_9(
     }
     // Run: keep killing for a while, then let everything finish.
     let kill_until = Instant::now() + Duration::from_secs(6);
-    let deadline = Instant::now() + Duration::from_secs(240);
+    let deadline = Instant::now() + Duration::from_secs(420);
     let mut states: BTreeMap<String, String> = BTreeMap::new();
     loop {
         if Instant::now() < kill_until {
