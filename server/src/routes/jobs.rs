@@ -131,7 +131,7 @@ pub async fn list(
 
 /// One job: its steps, state and ids.
 #[utoipa::path(get, path = "/jobs/{job}", operation_id = "jobs.get", tag = "jobs",
-    params(("job" = String, Path, description = "Job id (`job_…`)")),
+    params(("job" = String, Path, description = "Job id (`job_…`)", pattern = "^job_[0-9a-f]{32}$")),
     responses((status = 200, description = "The job", body = Job),
         (status = 404, description = "No such job", body = model::ErrorBody)))]
 pub async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
@@ -141,7 +141,7 @@ pub async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Js
 
 /// Asks a job to stop (audited; a reason is required).
 #[utoipa::path(post, path = "/jobs/{job}/cancel", operation_id = "jobs.cancel", tag = "jobs",
-    params(("job" = String, Path, description = "Job id (`job_…`)")),
+    params(("job" = String, Path, description = "Job id (`job_…`)", pattern = "^job_[0-9a-f]{32}$")),
     request_body = CancelJob,
     responses((status = 200, description = "The job with the cancel recorded", body = Job),
         (status = 404, description = "No such job", body = model::ErrorBody),
@@ -167,7 +167,7 @@ fn event(c: &JobChange) -> Result<Event, Infallible> {
 /// One job's changes (event `job`, the whole record; `id` is its revision,
 /// so a client resumes with `Last-Event-ID`).
 #[utoipa::path(get, path = "/jobs/{job}/events", operation_id = "jobs.events", tag = "jobs",
-    params(("job" = String, Path, description = "Job id (`job_…`)"),
+    params(("job" = String, Path, description = "Job id (`job_…`)", pattern = "^job_[0-9a-f]{32}$"),
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this revision")),
     responses((status = 200, description = "Server-sent events `job`, each the whole `Job` as JSON",
         content_type = "text/event-stream", body = String),
