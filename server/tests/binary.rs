@@ -1,29 +1,15 @@
 //! The real `control` binary: healthcheck exit codes, SIGTERM shutdown,
 //! configuration errors at start.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_control");
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use test_support::free_port;
 
 fn control() -> Command {
-    let mut c = Command::new(BIN);
-    // The binary must not see the test harness's CONTROL_* settings.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CONTROL_") {
-            c.env_remove(k);
-        }
-    }
-    c
+    test_support::command_without_control_env(BIN)
 }
 
 /// `control serve` on the embedded store: what a production build runs.

@@ -10,22 +10,15 @@
 
 use rand::Rng;
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use test_support::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_control");
 const JOBS: usize = 100;
 const GATEWAYS: usize = 2;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One `control serve` process at a time over one data dir (or NATS).
 struct Control {
@@ -69,12 +62,7 @@ impl Control {
     }
 
     async fn start(&mut self) {
-        let mut c = Command::new(BIN);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("CONTROL_") {
-                c.env_remove(k);
-            }
-        }
+        let mut c = test_support::command_without_control_env(BIN);
         c.args(["serve", "--listen", &self.addr.to_string()])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(match &self.log {
@@ -362,30 +350,7 @@ async fn reloads_survive_kill_9(
     let failed: Vec<_> = states.iter().filter(|(_, s)| *s != "succeeded").collect();
     assert!(failed.is_empty(), "not succeeded: {failed:?}");
 
-    // Nothing doubled, counted where it happens: each gateway applied each
-    // job's reload once, whatever was retried after a kill.
-    let mut applied: BTreeMap<String, u64> = BTreeMap::new();
-    let mut retried = 0;
-    for (inst, by_marker) in fleet.effects() {
-        for (marker, e) in by_marker {
-            assert_eq!(e.applied, 1, "{inst} {marker}: {e:?}");
-            retried += e.requests.saturating_sub(1);
-            let job = marker.split('/').next().unwrap().to_owned();
-            *applied.entry(job).or_default() += e.applied;
-        }
-    }
-    for id in &acked {
-        assert_eq!(
-            applied.get(id).copied(),
-            Some(GATEWAYS as u64),
-            "{id}: one reload per gateway"
-        );
-    }
-    assert_eq!(
-        applied.len(),
-        JOBS,
-        "no side effect of a job nobody acknowledged"
-    );
+    let retried = applied_once(fleet, &acked);
     eprintln!(
         "{label}: {JOBS} jobs, {kills} kills of control ({} starts), {nats_restarts} NATS restarts, {retried} reload requests retried and deduplicated at the gateways",
         control.starts

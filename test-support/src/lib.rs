@@ -119,6 +119,27 @@ pub async fn request_with(
         .map_err(|_| "timeout".to_owned())?
 }
 
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A command for a binary under test that does not see the harness's own
+/// `CONTROL_*` settings (scripts/test.sh sets some).
+pub fn command_without_control_env(bin: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(bin);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CONTROL_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
 /// Keeps every core busy while it lives (one spinning process per core,
 /// outside the test's runtime): races an idle machine hides show up.
 pub struct BusyCores(Vec<std::process::Child>);
