@@ -42,6 +42,7 @@ fn record(i: usize) -> AuditRecord {
         intent_id: None,
         idempotency_key: None,
         job_id: None,
+        detail: None,
     }
 }
 

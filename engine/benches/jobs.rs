@@ -38,13 +38,19 @@ impl Workflow for Noop {
     fn kind(&self) -> JobKind {
         JobKind::RoutingReload
     }
-    async fn plan(&self, input: &serde_json::Value) -> Result<Planned, JobsError> {
+    async fn plan(
+        &self,
+        input: &serde_json::Value,
+        _: &engine::gateway::Forward,
+    ) -> Result<Planned, JobsError> {
         Ok(Planned {
             target: Target::Service {
                 service: input["n"].to_string(),
             },
             steps: vec![StepSpec::new("noop", Phase::Reversible, 1)],
             plan_hash: None,
+            input: None,
+            plan: None,
         })
     }
     fn policy(&self, _: &str) -> StepPolicy {
@@ -122,6 +128,7 @@ async fn create(j: &Jobs, n: usize) -> model::JobId {
             body: CreateJob {
                 reason: "benchmark".into(),
                 input: serde_json::json!({ "n": n }),
+                plan_hash: None,
             },
         },
     )

@@ -125,6 +125,7 @@ impl Caller {
             intent_id: None,
             idempotency_key: None,
             job_id: None,
+            detail: None,
         }
     }
 }

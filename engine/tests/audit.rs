@@ -27,6 +27,7 @@ fn record(i: u64) -> AuditRecord {
         intent_id: None,
         idempotency_key: None,
         job_id: None,
+        detail: None,
     }
 }
 

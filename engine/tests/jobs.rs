@@ -120,6 +120,7 @@ fn body(reason: &str) -> CreateJob {
     CreateJob {
         reason: reason.into(),
         input: serde_json::Value::Null,
+        plan_hash: None,
     }
 }
 
@@ -635,7 +636,11 @@ impl Workflow for Scripted {
     fn kind(&self) -> JobKind {
         JobKind::RoutingReload
     }
-    async fn plan(&self, _: &serde_json::Value) -> Result<Planned, JobsError> {
+    async fn plan(
+        &self,
+        _: &serde_json::Value,
+        _: &engine::gateway::Forward,
+    ) -> Result<Planned, JobsError> {
         Ok(Planned {
             target: self.lock_target.clone(),
             steps: vec![
@@ -645,6 +650,8 @@ impl Workflow for Scripted {
                 StepSpec::new("undo-a", Phase::Compensation, 3),
             ],
             plan_hash: None,
+            input: None,
+            plan: None,
         })
     }
     fn policy(&self, _: &str) -> StepPolicy {

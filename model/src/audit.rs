@@ -67,6 +67,10 @@ pub struct AuditRecord {
     /// Carried for jobs (not set yet): the job this action belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    /// Why a request was refused when the outcome alone does not say (the
+    /// failing gate with its observed value and threshold). Never secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A record as stored: its place in the chain and the chain hashes.
@@ -248,6 +252,7 @@ mod tests {
                 intent_id: None,
                 idempotency_key: None,
                 job_id: None,
+                detail: None,
             },
             prev_hash: "genesis".into(),
             hash: "h".into(),

@@ -49,6 +49,11 @@ pub enum ErrorCode {
     Locked,
     /// Cancel refused: the job is finished or past its point of no return.
     CancelRefused,
+    /// What a plan read has moved since (a revision, a gate's pass/fail):
+    /// ask for a new plan.
+    PlanStale,
+    /// A safety gate failed: nothing was done (the body names the gate).
+    GateFailed,
 }
 
 impl ErrorCode {
@@ -79,6 +84,8 @@ impl ErrorCode {
             Self::IdempotencyInFlight => "idempotency_in_flight",
             Self::Locked => "locked",
             Self::CancelRefused => "cancel_refused",
+            Self::PlanStale => "plan_stale",
+            Self::GateFailed => "gate_failed",
         }
     }
 
@@ -95,7 +102,11 @@ impl ErrorCode {
             | Self::IdempotencyKeyRequired
             | Self::BadIdempotencyKey => 400,
             Self::IdempotencyKeyReused => 422,
-            Self::IdempotencyInFlight | Self::Locked | Self::CancelRefused => 409,
+            Self::IdempotencyInFlight
+            | Self::Locked
+            | Self::CancelRefused
+            | Self::PlanStale
+            | Self::GateFailed => 409,
             Self::Unauthenticated => 401,
             Self::Forbidden | Self::CrossSite => 403,
             Self::Conflict => 409,
@@ -180,6 +191,8 @@ mod tests {
             ErrorCode::IdempotencyInFlight,
             ErrorCode::Locked,
             ErrorCode::CancelRefused,
+            ErrorCode::PlanStale,
+            ErrorCode::GateFailed,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -18,14 +18,40 @@ use std::fmt;
 pub enum JobKind {
     #[serde(rename = "routing.reload")]
     RoutingReload,
+    #[serde(rename = "tenants.drain")]
+    TenantsDrain,
+    #[serde(rename = "tenants.resume")]
+    TenantsResume,
+    #[serde(rename = "tenants.migrate")]
+    TenantsMigrate,
+    #[serde(rename = "shards.evacuate")]
+    ShardsEvacuate,
+    #[serde(rename = "placement.set_default")]
+    PlacementSetDefault,
+    #[serde(rename = "shards.set_state")]
+    ShardsSetState,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 1] = [JobKind::RoutingReload];
+    pub const ALL: [JobKind; 7] = [
+        JobKind::RoutingReload,
+        JobKind::TenantsDrain,
+        JobKind::TenantsResume,
+        JobKind::TenantsMigrate,
+        JobKind::ShardsEvacuate,
+        JobKind::PlacementSetDefault,
+        JobKind::ShardsSetState,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RoutingReload => "routing.reload",
+            Self::TenantsDrain => "tenants.drain",
+            Self::TenantsResume => "tenants.resume",
+            Self::TenantsMigrate => "tenants.migrate",
+            Self::ShardsEvacuate => "shards.evacuate",
+            Self::PlacementSetDefault => "placement.set_default",
+            Self::ShardsSetState => "shards.set_state",
         }
     }
 
@@ -34,17 +60,34 @@ impl JobKind {
     }
 
     pub fn right(self) -> crate::rights::Right {
+        use crate::rights::Right;
         match self {
-            Self::RoutingReload => crate::rights::Right::RoutingReload,
+            Self::RoutingReload => Right::RoutingReload,
+            Self::TenantsDrain | Self::TenantsResume => Right::TenantsDrain,
+            Self::TenantsMigrate | Self::ShardsEvacuate => Right::TenantsMigrate,
+            Self::PlacementSetDefault | Self::ShardsSetState => Right::PlacementWrite,
         }
     }
 
     /// What a second job on a locked target does: wait for the lock, or be
-    /// refused at creation (409 `locked`).
+    /// refused at creation (409 `locked`). Moves are refused: their plan
+    /// would be stale by the time the lock is free.
     pub fn waits_for_lock(self) -> bool {
         match self {
             Self::RoutingReload => true,
+            Self::TenantsDrain
+            | Self::TenantsResume
+            | Self::TenantsMigrate
+            | Self::ShardsEvacuate
+            | Self::PlacementSetDefault
+            | Self::ShardsSetState => false,
         }
+    }
+
+    /// Kinds whose creation carries the hash of a plan the client was shown
+    /// (`POST /plans/{kind}`): a moved revision or gate refuses it.
+    pub fn is_planned(self) -> bool {
+        self != Self::RoutingReload
     }
 }
 
@@ -576,6 +619,18 @@ impl Job {
         Ok(())
     }
 
+    /// What a running step did so far, kept when it then fails.
+    pub fn record_output(
+        &mut self,
+        i: usize,
+        output: serde_json::Value,
+        now_ms: u64,
+    ) -> Result<(), TransitionError> {
+        self.running_step(i)?.output = Some(output);
+        self.updated_ms = now_ms;
+        Ok(())
+    }
+
     pub fn step_succeeded(
         &mut self,
         i: usize,
@@ -786,6 +841,10 @@ pub struct CreateJob {
     pub reason: String,
     #[serde(default)]
     pub input: serde_json::Value,
+    /// The hash of the plan the client was shown (required for planned
+    /// kinds): the job is refused with `plan_stale` when it has moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

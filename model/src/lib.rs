@@ -4,9 +4,11 @@
 pub mod audit;
 pub mod error;
 pub mod fleet;
+pub mod gates;
 pub mod iam;
 pub mod ids;
 pub mod jobs;
+pub mod moves;
 pub mod policy;
 pub mod rights;
 pub mod search;

@@ -26,6 +26,8 @@ pub enum Right {
     TenantsRead,
     #[serde(rename = "control.placement.read")]
     PlacementRead,
+    #[serde(rename = "control.placement.write")]
+    PlacementWrite,
     #[serde(rename = "control.tenants.drain")]
     TenantsDrain,
     #[serde(rename = "control.tenants.migrate")]
@@ -49,10 +51,11 @@ pub enum Right {
 }
 
 impl Right {
-    pub const ALL: [Right; 13] = [
+    pub const ALL: [Right; 14] = [
         Right::FleetRead,
         Right::TenantsRead,
         Right::PlacementRead,
+        Right::PlacementWrite,
         Right::TenantsDrain,
         Right::TenantsMigrate,
         Right::RoutingReload,
@@ -70,6 +73,7 @@ impl Right {
             Right::FleetRead => "control.fleet.read",
             Right::TenantsRead => "control.tenants.read",
             Right::PlacementRead => "control.placement.read",
+            Right::PlacementWrite => "control.placement.write",
             Right::TenantsDrain => "control.tenants.drain",
             Right::TenantsMigrate => "control.tenants.migrate",
             Right::RoutingReload => "control.routing.reload",

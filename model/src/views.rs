@@ -210,7 +210,7 @@ pub struct TenantDetail {
     pub routing: DocMeta,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceHealth {
     pub kind: ServiceKind,
@@ -235,6 +235,14 @@ pub struct InstanceHealth {
     /// `RECENT_PROBES`; `None`: the probe got no answer).
     #[serde(default)]
     pub recent_latency_ms: Vec<Option<u64>>,
+    /// `(requests, 5xx)` summed over the `<kind>_http_requests_total`
+    /// counters of this probe's `/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_counts: Option<(f64, f64)>,
+    /// The share of 5xx answers between the previous probe and this one
+    /// (`None` until two probes read the counters; 0 without traffic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_ratio: Option<f64>,
 }
 
 /// How many probes of one endpoint `InstanceHealth::recent_latency_ms` keeps.
@@ -251,6 +259,14 @@ impl InstanceHealth {
         let excess = recent.len().saturating_sub(RECENT_PROBES);
         recent.drain(..excess);
         self.recent_latency_ms = recent;
+        let before = previous.and_then(|p| p.request_counts);
+        self.error_ratio = match (before, self.request_counts) {
+            // A restart resets counters: no ratio from that pair.
+            (Some((t0, e0)), Some((t1, e1))) if t1 >= t0 && e1 >= e0 => {
+                Some(if t1 > t0 { (e1 - e0) / (t1 - t0) } else { 0.0 })
+            }
+            _ => None,
+        };
         self
     }
 }
@@ -265,7 +281,7 @@ pub struct KindSummary {
     pub not_reloaded: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FleetSnapshot {
     pub instances: Vec<InstanceHealth>,
@@ -332,6 +348,8 @@ mod tests {
             last_error: None,
             checked_at_ms: 1,
             recent_latency_ms: vec![],
+            request_counts: None,
+            error_ratio: None,
         };
         let first = probe(Some(5)).with_history(None);
         assert_eq!(first.recent_latency_ms, [Some(5)]);
@@ -347,6 +365,31 @@ mod tests {
             Some(&Some(RECENT_PROBES as u64 + 2))
         );
         assert_eq!(h.recent_latency_ms[0], Some(3));
+    }
+
+    #[test]
+    fn error_ratio_is_the_share_of_5xx_between_two_probes() {
+        let probe = |counts: Option<(f64, f64)>| InstanceHealth {
+            request_counts: counts,
+            ..serde_json::from_value(serde_json::json!({
+                "kind": "runner", "shard": "s1", "endpoint": "http://r1",
+                "status": "healthy", "latency_ms": null, "version": null,
+                "git_sha": null, "loaded_placement_revision": null,
+                "loaded_routing_revision": null, "current_placement_revision": 0,
+                "current_routing_revision": 0, "not_reloaded": false,
+                "draining_tenants": [], "last_error": null, "checked_at_ms": 1,
+            }))
+            .unwrap()
+        };
+        let first = probe(Some((100.0, 10.0))).with_history(None);
+        assert_eq!(first.error_ratio, None, "one sample is no ratio");
+        let second = probe(Some((200.0, 60.0))).with_history(Some(&first));
+        assert_eq!(second.error_ratio, Some(0.5));
+        let idle = probe(Some((200.0, 60.0))).with_history(Some(&second));
+        assert_eq!(idle.error_ratio, Some(0.0));
+        let restarted = probe(Some((5.0, 0.0))).with_history(Some(&idle));
+        assert_eq!(restarted.error_ratio, None, "counters reset");
+        assert_eq!(probe(None).with_history(Some(&idle)).error_ratio, None);
     }
 
     #[test]
@@ -397,7 +440,7 @@ pub struct InstanceQuery {
 }
 
 /// One page of the health snapshot, with the summary of all of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FleetHealthPage {
     pub summary: Vec<KindSummary>,

@@ -270,6 +270,8 @@ fn default_message(code: ErrorCode) -> &'static str {
         ErrorCode::IdempotencyInFlight => "a request with this Idempotency-Key is in progress",
         ErrorCode::Locked => "the target is locked by another job",
         ErrorCode::CancelRefused => "the job cannot be cancelled",
+        ErrorCode::PlanStale => "the plan is stale; ask for a new one",
+        ErrorCode::GateFailed => "a safety gate failed; nothing was done",
     }
 }
 

@@ -167,7 +167,9 @@ fn build_jobs(
     fleet: &FleetService,
     auth: &Arc<engine::identity::Authenticator>,
 ) -> engine::jobs::Jobs {
+    use engine::fleet::writer::DocWriter;
     use engine::jobs::{routing_reload::RoutingReload, JobSettings, Jobs};
+    use engine::moves::{MoveSettings, Moves};
     let j = &config.jobs;
     let reload = RoutingReload {
         fleet: fleet.clone(),
@@ -175,10 +177,36 @@ fn build_jobs(
         load_timeout: Duration::from_millis(j.reload_timeout_ms),
         poll: Duration::from_millis(200),
     };
-    Jobs::new(
+    let writer = match config.fleet.source {
+        FleetSource::File => DocWriter::files(
+            config.fleet.placement_file.clone(),
+            config.fleet.routing_file.clone(),
+        ),
+        FleetSource::Kv => DocWriter::Kv(store.clone()),
+    };
+    let engine_cell = Arc::new(std::sync::OnceLock::new());
+    let m = &config.moves;
+    let moves = Arc::new(Moves {
+        gates: engine::gates::GateContext {
+            fleet: fleet.clone(),
+            http: auth.gateway().clone(),
+            jobs: engine_cell.clone(),
+            thresholds: config.gates.thresholds(),
+        },
+        writer,
+        settings: MoveSettings {
+            drain_timeout: Duration::from_millis(m.drain_timeout_ms),
+            load_timeout: Duration::from_millis(m.load_timeout_ms),
+            poll: Duration::from_millis(m.poll_ms),
+            error_window: Duration::from_millis(m.error_window_ms),
+        },
+    });
+    let mut workflows: Vec<Arc<dyn engine::jobs::workflow::Workflow>> = vec![Arc::new(reload)];
+    workflows.extend(engine::moves::workflows(moves));
+    let jobs = Jobs::new(
         store.clone(),
         actions,
-        vec![Arc::new(reload)],
+        workflows,
         JobSettings {
             lease: Duration::from_millis(j.lease_ms),
             poll: Duration::from_millis(j.poll_ms),
@@ -187,7 +215,10 @@ fn build_jobs(
             max_running: j.max_running,
             ..JobSettings::default()
         },
-    )
+    );
+    // The gates and evacuations read locks and create children through it.
+    let _ = engine_cell.set(jobs.clone());
+    jobs
 }
 
 /// Builds the state for a run mode from a loaded config.

@@ -39,6 +39,12 @@ pub struct Faults {
     pub reload_fails: bool,
     /// `POST /admin/routing/reload` never answers (other routes do).
     pub reload_hangs: bool,
+    /// How long a drain takes to reach inflight 0 (0: 2 s).
+    pub drain_ms: u64,
+    /// Added to every tenant's reported lag.
+    pub lag: u64,
+    /// Inflight work every active tenant reports (and a drain starts from).
+    pub inflight: u64,
 }
 
 /// One side effect as the target saw it, keyed by the caller's marker
@@ -90,9 +96,22 @@ struct Effects {
     fences: BTreeMap<String, u64>,
 }
 
-struct Tenants {
-    by_id: BTreeMap<String, (TenantState, u64)>,
+/// A tenant this instance was told about: drained (from `inflight` at
+/// `since`) or active again after a resume (then it gets traffic).
+#[derive(Clone, Copy)]
+struct Tenant {
+    state: TenantState,
+    inflight: u64,
+    since: Instant,
 }
+
+struct Tenants {
+    by_id: BTreeMap<String, Tenant>,
+    /// (tenant, status) → requests, for `<kind>_tenant_requests_total`.
+    requests: BTreeMap<(String, u16), u64>,
+}
+
+const DEFAULT_DRAIN_MS: u64 = 2_000;
 
 pub(crate) struct Inner {
     pub(crate) info: Mutex<InstanceInfo>,
@@ -130,6 +149,7 @@ impl Instance {
                 info: Mutex::new(info),
                 tenants: Mutex::new(Tenants {
                     by_id: BTreeMap::new(),
+                    requests: BTreeMap::new(),
                 }),
                 requests: Mutex::new(BTreeMap::new()),
                 effects: Mutex::new(Effects::default()),
@@ -197,19 +217,36 @@ impl Instance {
     /// One step of behaviour (called every 200 ms by the fleet).
     pub fn tick(&self) {
         self.reload(false);
-        let stuck = self.faults().stuck_drain;
+        let f = self.faults();
+        let drain = Duration::from_millis(if f.drain_ms == 0 {
+            DEFAULT_DRAIN_MS
+        } else {
+            f.drain_ms
+        });
+        let tenant_errors = (f.error_rate * 4.0).round() as u64;
         {
-            let mut t = self.inner.tenants.lock().unwrap();
-            for (state, inflight) in t.by_id.values_mut() {
-                if *state == TenantState::Draining && !stuck {
-                    *inflight = inflight.saturating_sub(1);
-                    if *inflight == 0 {
-                        *state = TenantState::Drained;
+            let mut guard = self.inner.tenants.lock().unwrap();
+            let t = &mut *guard;
+            for (id, tenant) in t.by_id.iter_mut() {
+                match tenant.state {
+                    TenantState::Draining if !f.stuck_drain => {
+                        if tenant.since.elapsed() >= drain {
+                            tenant.state = TenantState::Drained;
+                            tenant.inflight = 0;
+                        }
                     }
+                    TenantState::Active => {
+                        *t.requests.entry((id.clone(), 200)).or_default() +=
+                            4 - tenant_errors.min(4);
+                        if tenant_errors > 0 {
+                            *t.requests.entry((id.clone(), 500)).or_default() += tenant_errors;
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
-        let errors = (self.faults().error_rate * 10.0).round() as u64;
+        let errors = (f.error_rate * 10.0).round() as u64;
         let ok = 5 + (self.rand() * 10.0) as u64;
         let mut r = self.inner.requests.lock().unwrap();
         *r.entry(("/v1/commands".into(), 200)).or_default() += ok;
@@ -219,10 +256,30 @@ impl Instance {
         }
     }
 
+    /// Inflight work of a tenant now: a drain counts down linearly over
+    /// `drain_ms` (held by `stuck_drain`).
+    fn inflight_of(&self, t: &Tenant) -> u64 {
+        let f = self.faults();
+        match t.state {
+            TenantState::Drained => 0,
+            TenantState::Active => f.inflight,
+            TenantState::Draining if f.stuck_drain => t.inflight.max(1),
+            TenantState::Draining => {
+                let total = if f.drain_ms == 0 {
+                    DEFAULT_DRAIN_MS
+                } else {
+                    f.drain_ms
+                } as f64;
+                let left = 1.0 - t.since.elapsed().as_millis() as f64 / total;
+                ((t.inflight as f64) * left).ceil().max(1.0) as u64
+            }
+        }
+    }
+
     fn lag(&self) -> u64 {
         // Moves over time, bounded.
         let t = self.inner.started.elapsed().as_secs_f64();
-        (20.0 + 15.0 * (t / 7.0).sin()).max(0.0) as u64
+        (20.0 + 15.0 * (t / 7.0).sin()).max(0.0) as u64 + self.faults().lag
     }
 
     fn ready_now(&self) -> bool {
@@ -257,6 +314,7 @@ impl Instance {
             r.route("/admin/routing/reload", post(reload_routing))
         } else {
             r.route("/admin/tenants/{tenant}", get(tenant_status))
+                .route("/v1/commands", post(command))
                 .route("/admin/tenants/{tenant}/drain", post(drain))
                 .route("/admin/tenants/{tenant}/resume", post(resume))
         };
@@ -291,7 +349,7 @@ async fn ready(State(i): State<Instance>) -> Response {
         .unwrap()
         .by_id
         .iter()
-        .filter(|(_, (s, _))| *s != TenantState::Active)
+        .filter(|(_, t)| t.state != TenantState::Active)
         .map(|(t, _)| t.clone())
         .collect();
     let ready = i.ready_now();
@@ -329,15 +387,22 @@ async fn metrics(State(i): State<Instance>) -> Response {
         ));
     }
     if k != "gateway" {
-        let inflight: u64 = i
+        let tenants: Vec<Tenant> = i
             .inner
             .tenants
             .lock()
             .unwrap()
             .by_id
             .values()
-            .map(|(_, n)| n)
-            .sum();
+            .copied()
+            .collect();
+        let inflight: u64 = tenants.iter().map(|t| i.inflight_of(t)).sum();
+        out.push_str(&format!("# TYPE {k}_tenant_requests_total counter\n"));
+        for ((tenant, status), n) in i.inner.tenants.lock().unwrap().requests.iter() {
+            out.push_str(&format!(
+                "{k}_tenant_requests_total{{tenant=\"{tenant}\",status=\"{status}\"}} {n}\n"
+            ));
+        }
         out.push_str(&format!(
             "# TYPE {k}_worker_inflight gauge\n{k}_worker_inflight {inflight}\n"
         ));
@@ -362,40 +427,10 @@ async fn metrics(State(i): State<Instance>) -> Response {
 /// below the highest seen for its job is refused (409): it comes from a
 /// runner that lost its lease.
 async fn reload_routing(State(i): State<Instance>, headers: axum::http::HeaderMap) -> Response {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+    let marker = match i.begin_effect(&headers) {
+        Ok(m) => m,
+        Err(replay) => return *replay,
     };
-    let marker = text("x-job-step");
-    let token = text("x-fencing-token").and_then(|t| t.parse::<u64>().ok());
-    if let Some(m) = &marker {
-        let mut e = i.inner.effects.lock().unwrap();
-        let job = m.split('/').next().unwrap_or_default().to_owned();
-        let entry = e.by_marker.entry(m.clone()).or_default();
-        entry.0.requests += 1;
-        if let Some(t) = token {
-            let seen = e.fences.get(&job).copied().unwrap_or(0);
-            if t < seen {
-                if let Some(x) = e.by_marker.get_mut(m) {
-                    x.0.fenced += 1;
-                }
-                return (
-                    StatusCode::CONFLICT,
-                    Json(serde_json::json!({ "error": "stale fencing token" })),
-                )
-                    .into_response();
-            }
-            e.fences.insert(job, t);
-        }
-        let entry = &e.by_marker[m];
-        if entry.0.applied > 0 {
-            let mut body = entry.1.clone();
-            body["replayed"] = true.into();
-            return Json(body).into_response();
-        }
-    }
     if i.faults().reload_fails {
         return error_500();
     }
@@ -408,14 +443,65 @@ async fn reload_routing(State(i): State<Instance>, headers: axum::http::HeaderMa
         "placement_revision": info.loaded_placement_revision,
         "routing_revision": info.loaded_routing_revision,
     });
-    if let Some(m) = &marker {
-        let mut e = i.inner.effects.lock().unwrap();
-        if let Some(entry) = e.by_marker.get_mut(m) {
-            entry.0.applied += 1;
-            entry.1 = body.clone();
+    i.applied(marker.as_deref(), &body);
+    Json(body).into_response()
+}
+
+impl Instance {
+    /// The dedup and fencing of a marked side effect: `Err` is the answer
+    /// (the first answer again, replayed, or 409 for a stale token); `Ok`
+    /// the marker to record the effect under once applied.
+    fn begin_effect(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Option<String>, Box<Response>> {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let marker = text("x-job-step");
+        let token = text("x-fencing-token").and_then(|t| t.parse::<u64>().ok());
+        let Some(m) = &marker else { return Ok(None) };
+        let mut e = self.inner.effects.lock().unwrap();
+        let job = m.split('/').next().unwrap_or_default().to_owned();
+        let entry = e.by_marker.entry(m.clone()).or_default();
+        entry.0.requests += 1;
+        if let Some(t) = token {
+            let seen = e.fences.get(&job).copied().unwrap_or(0);
+            if t < seen {
+                if let Some(x) = e.by_marker.get_mut(m) {
+                    x.0.fenced += 1;
+                }
+                return Err(Box::new(
+                    (
+                        StatusCode::CONFLICT,
+                        Json(serde_json::json!({ "error": "stale fencing token" })),
+                    )
+                        .into_response(),
+                ));
+            }
+            e.fences.insert(job, t);
+        }
+        let entry = &e.by_marker[m];
+        if entry.0.applied > 0 {
+            let mut body = entry.1.clone();
+            body["replayed"] = true.into();
+            return Err(Box::new(Json(body).into_response()));
+        }
+        Ok(marker)
+    }
+
+    fn applied(&self, marker: Option<&str>, body: &serde_json::Value) {
+        if let Some(m) = marker {
+            let mut e = self.inner.effects.lock().unwrap();
+            if let Some(entry) = e.by_marker.get_mut(m) {
+                entry.0.applied += 1;
+                entry.1 = body.clone();
+            }
         }
     }
-    Json(body).into_response()
 }
 
 fn tenant_param(t: &str) -> Result<TenantId, Box<Response>> {
@@ -431,15 +517,11 @@ fn tenant_param(t: &str) -> Result<TenantId, Box<Response>> {
 }
 
 fn status_of(i: &Instance, t: &str) -> TenantStatus {
-    let (state, inflight) = i
-        .inner
-        .tenants
-        .lock()
-        .unwrap()
-        .by_id
-        .get(t)
-        .copied()
-        .unwrap_or((TenantState::Active, 0));
+    let tenant = i.inner.tenants.lock().unwrap().by_id.get(t).copied();
+    let (state, inflight) = match tenant {
+        Some(x) => (x.state, i.inflight_of(&x)),
+        None => (TenantState::Active, i.faults().inflight),
+    };
     TenantStatus {
         tenant: t.to_owned(),
         state,
@@ -455,26 +537,97 @@ async fn tenant_status(State(i): State<Instance>, UrlPath(t): UrlPath<String>) -
     }
 }
 
-async fn drain(State(i): State<Instance>, UrlPath(t): UrlPath<String>) -> Response {
+/// Starts draining (inflight counts down from what the tenant has, at
+/// least 5); a tenant already draining or drained keeps its state.
+async fn drain(
+    State(i): State<Instance>,
+    UrlPath(t): UrlPath<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let t = match tenant_param(&t) {
         Ok(t) => t,
         Err(r) => return *r,
     };
+    let marker = match i.begin_effect(&headers) {
+        Ok(m) => m,
+        Err(replay) => return *replay,
+    };
+    let start = (5 + (t.as_str().len() as u64 % 10)).max(i.faults().inflight);
     {
         let mut ts = i.inner.tenants.lock().unwrap();
-        let inflight = 5 + (t.as_str().len() as u64 % 10);
-        ts.by_id
-            .entry(t.as_str().to_owned())
-            .or_insert((TenantState::Draining, inflight));
+        let e = ts.by_id.entry(t.as_str().to_owned()).or_insert(Tenant {
+            state: TenantState::Active,
+            inflight: 0,
+            since: Instant::now(),
+        });
+        if e.state == TenantState::Active {
+            *e = Tenant {
+                state: TenantState::Draining,
+                inflight: start,
+                since: Instant::now(),
+            };
+        }
     }
-    Json(status_of(&i, t.as_str())).into_response()
+    let body = serde_json::to_value(status_of(&i, t.as_str())).unwrap_or_default();
+    i.applied(marker.as_deref(), &body);
+    Json(body).into_response()
 }
 
-async fn resume(State(i): State<Instance>, UrlPath(t): UrlPath<String>) -> Response {
+async fn resume(
+    State(i): State<Instance>,
+    UrlPath(t): UrlPath<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let t = match tenant_param(&t) {
         Ok(t) => t,
         Err(r) => return *r,
     };
-    i.inner.tenants.lock().unwrap().by_id.remove(t.as_str());
-    Json(status_of(&i, t.as_str())).into_response()
+    let marker = match i.begin_effect(&headers) {
+        Ok(m) => m,
+        Err(replay) => return *replay,
+    };
+    i.inner.tenants.lock().unwrap().by_id.insert(
+        t.as_str().to_owned(),
+        Tenant {
+            state: TenantState::Active,
+            inflight: 0,
+            since: Instant::now(),
+        },
+    );
+    let body = serde_json::to_value(status_of(&i, t.as_str())).unwrap_or_default();
+    i.applied(marker.as_deref(), &body);
+    Json(body).into_response()
+}
+
+/// New work for a tenant: refused (503 `tenant_draining`) while it drains.
+async fn command(State(i): State<Instance>, headers: axum::http::HeaderMap) -> Response {
+    let Some(t) = headers.get("x-tenant-id").and_then(|v| v.to_str().ok()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": "tenant_required"})),
+        )
+            .into_response();
+    };
+    let t = match tenant_param(t) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let failed = i.delay().await;
+    let mut ts = i.inner.tenants.lock().unwrap();
+    let state = ts.by_id.get(t.as_str()).map(|x| x.state);
+    let (status, body) = match state {
+        Some(TenantState::Draining | TenantState::Drained) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": "tenant_draining"}),
+        ),
+        _ if failed => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": "simulated failure"}),
+        ),
+        _ => (StatusCode::OK, serde_json::json!({"accepted": true})),
+    };
+    *ts.requests
+        .entry((t.as_str().to_owned(), status.as_u16()))
+        .or_default() += 1;
+    (status, Json(body)).into_response()
 }

@@ -50,6 +50,7 @@ pub async fn reload_routing(idempotency_key: String, reason: String) -> Result<S
                 body: CreateJob {
                     reason,
                     input: serde_json::Value::Null,
+                    plan_hash: None,
                 },
             },
         )

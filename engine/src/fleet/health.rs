@@ -153,6 +153,35 @@ pub fn parse_build_info(metrics: &str, kind: ServiceKind) -> Option<(String, Str
     Some((label("version")?, label("git_sha")?))
 }
 
+/// `(requests, 5xx)` summed over `<kind>_http_requests_total{status=..}`.
+pub fn request_counts(metrics: &str, kind: ServiceKind) -> Option<(f64, f64)> {
+    let name = format!("{}_http_requests_total", kind.as_str());
+    let mut seen = false;
+    let (mut all, mut errors) = (0.0, 0.0);
+    for (labels, value) in metrics.lines().filter_map(|l| sample(l, &name)) {
+        seen = true;
+        all += value;
+        let status = labels.iter().find(|(n, _)| n == "status");
+        if status.is_some_and(|(_, v)| v.starts_with('5')) {
+            errors += value;
+        }
+    }
+    seen.then_some((all, errors))
+}
+
+/// Labels and value of one sample line of metric `name` (see `sample_labels`).
+pub fn sample(line: &str, name: &str) -> Option<(Vec<(String, String)>, f64)> {
+    let labels = sample_labels(line, name)?;
+    let value = line
+        .rsplit_once('}')?
+        .1
+        .split_ascii_whitespace()
+        .next()?
+        .parse::<f64>()
+        .ok()?;
+    Some((labels, value))
+}
+
 /// The labels of one sample line of metric `name`, or `None` when the line
 /// is another metric, a comment, or does not parse. Grammar (Prometheus text
 /// exposition format 0.0.4): `name{l="v",...} value [timestamp]`, label
@@ -243,6 +272,8 @@ async fn probe(
         last_error: None,
         checked_at_ms: 0,
         recent_latency_ms: Vec::new(),
+        request_counts: None,
+        error_ratio: None,
     };
     let (hu, ru, mu) = (
         format!("{base}/health"),
@@ -305,11 +336,12 @@ async fn probe(
             }
             match &metrics {
                 Ok((200, body, _)) => {
-                    if let Some((v, sha)) = parse_build_info(&String::from_utf8_lossy(body), t.kind)
-                    {
+                    let text = String::from_utf8_lossy(body);
+                    if let Some((v, sha)) = parse_build_info(&text, t.kind) {
                         h.version = Some(v);
                         h.git_sha = Some(sha);
                     }
+                    h.request_counts = request_counts(&text, t.kind);
                 }
                 // An oversized /metrics leaves the status alone but is said.
                 Err(e) if e == BODY_TOO_LARGE && h.last_error.is_none() => {
@@ -480,6 +512,22 @@ fn publish(
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn request_counters_sum_every_route_and_count_5xx() {
+        let m = "# TYPE runner_http_requests_total counter\n\
+                 runner_http_requests_total{route=\"/a\",status=\"200\"} 90\n\
+                 runner_http_requests_total{route=\"/a\",status=\"503\"} 6\n\
+                 runner_http_requests_total{route=\"/b\",status=\"500\"} 4\n\
+                 runner_http_requests_total_other{status=\"500\"} 1000\n";
+        assert_eq!(request_counts(m, ServiceKind::Runner), Some((100.0, 10.0)));
+        assert_eq!(request_counts(m, ServiceKind::Gateway), None);
+        assert_eq!(
+            sample("x{a=\"}\"} 2.5 17", "x").map(|s| s.1),
+            Some(2.5),
+            "a brace inside a label value"
+        );
+    }
 
     #[test]
     fn build_info_is_parsed_from_metrics() {

@@ -4,6 +4,7 @@
 pub mod docs;
 pub mod health;
 pub mod query;
+pub mod writer;
 
 pub use docs::{FleetDocs, FleetState};
 pub use health::{HealthPoller, PollerConfig};

@@ -59,6 +59,10 @@ pub enum JobsError {
     Locked(String),
     #[error("cancel refused: {0}")]
     CancelRefused(String),
+    #[error("the plan is stale")]
+    PlanStale,
+    #[error("gate failed: {0}")]
+    GateFailed(String),
     #[error("not allowed: {0}")]
     Forbidden(String),
     #[error("store: {0}")]
@@ -99,6 +103,11 @@ impl ClientError for JobsError {
             ),
             Self::Locked(m) => ClientView::new(ErrorCode::Locked, m.clone()),
             Self::CancelRefused(m) => ClientView::new(ErrorCode::CancelRefused, m.clone()),
+            Self::PlanStale => ClientView::new(
+                ErrorCode::PlanStale,
+                "what the plan read has changed since (a revision, a gate's verdict): ask for a new plan",
+            ),
+            Self::GateFailed(m) => ClientView::new(ErrorCode::GateFailed, m.clone()),
             Self::Forbidden(m) => ClientView::new(ErrorCode::Forbidden, m.clone()),
             Self::Store(e) => ClientView {
                 message: format!("the job store: {}", e.client_view().message),
@@ -165,6 +174,25 @@ pub struct CreateRequest<'a> {
     pub method: &'a str,
     pub route: &'a str,
     pub body: CreateJob,
+}
+
+/// Who asks for a job: a client through a door, or a job for its children
+/// (an evacuation's moves), whose plans are made on the spot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Client,
+    Parent,
+}
+
+/// The outbound headers of plans and gates: the caller's ids, never its
+/// token (instances get no user credentials).
+pub fn forward_of(caller: &Caller) -> crate::gateway::Forward {
+    crate::gateway::Forward {
+        request_id: Some(caller.request_id.clone()),
+        correlation_id: Some(caller.correlation_id.clone()),
+        traceparent: (!caller.traceparent.is_empty()).then(|| caller.traceparent.clone()),
+        ..Default::default()
+    }
 }
 
 struct Stores {
@@ -279,6 +307,90 @@ impl Jobs {
         kind: JobKind,
         req: CreateRequest<'_>,
     ) -> Result<Created, JobsError> {
+        self.create_from(caller, kind, req, Origin::Client).await
+    }
+
+    /// A child job of `parent` (a move of an evacuation), once per `key`:
+    /// created on behalf of the parent's principal, whose right the parent
+    /// was checked for, with a plan made now (siblings move the revisions
+    /// all the time, so there is no client plan to compare).
+    pub async fn create_child(
+        &self,
+        parent: &Job,
+        kind: JobKind,
+        key: &str,
+        input: serde_json::Value,
+    ) -> Result<Created, JobsError> {
+        let identity = crate::identity::Identity {
+            principal: crate::token::Principal {
+                sub: parent.principal.sub.clone(),
+                session_id: parent.principal.session.clone(),
+            },
+            username: parent.principal.sub.clone(),
+            display_name: parent.principal.sub.clone(),
+            roles: Vec::new(),
+            grants: model::rights::Grants(vec![kind.right().as_str().to_owned()]),
+            token: crate::identity::AccessToken::new(""),
+        };
+        let caller = Caller {
+            identity: Some(Arc::new(identity)),
+            request_id: parent.ids.request_id.clone(),
+            correlation_id: parent.ids.correlation_id.clone(),
+            traceparent: parent.ids.traceparent.clone(),
+            trace_id: parent.ids.trace_id.clone(),
+            tenant: None,
+        };
+        let quoted = format!("\"{key}\"");
+        let route = format!("job/{}/{kind}", parent.id);
+        let req = CreateRequest {
+            idempotency_key: Some(&quoted),
+            method: "CHILD",
+            route: &route,
+            body: CreateJob {
+                reason: format!("{} (part of {})", parent.reason, parent.id),
+                input,
+                plan_hash: None,
+            },
+        };
+        self.create_from(&caller, kind, req, Origin::Parent).await
+    }
+
+    /// The plan a job of `kind` with `input` would run now: steps, gates
+    /// with their observed values, revisions, point of no return, reverse
+    /// and hash. Reads only; the kind's right is required.
+    pub async fn plan(
+        &self,
+        caller: &Caller,
+        kind: JobKind,
+        input: &serde_json::Value,
+    ) -> Result<model::moves::Plan, JobsError> {
+        let identity = caller
+            .identity
+            .as_ref()
+            .ok_or_else(|| JobsError::Forbidden("sign in to plan jobs".into()))?;
+        if !identity.allows(kind.right()) {
+            return Err(JobsError::Forbidden(format!(
+                "{} is required",
+                kind.right().as_str()
+            )));
+        }
+        refuse_engine_fields(input)?;
+        let planned = self
+            .workflow(kind)?
+            .plan(input, &forward_of(caller))
+            .await?;
+        planned
+            .plan
+            .ok_or_else(|| JobsError::BadRequest(format!("{kind} jobs have no plan")))
+    }
+
+    async fn create_from(
+        &self,
+        caller: &Caller,
+        kind: JobKind,
+        req: CreateRequest<'_>,
+        origin: Origin,
+    ) -> Result<Created, JobsError> {
         let idem = idempotency::parse_key(req.idempotency_key).inspect_err(|e| {
             self.conflict(e);
         })?;
@@ -297,7 +409,38 @@ impl Jobs {
             serde_json::to_value(&req.body).map_err(|e| JobsError::BadRequest(e.to_string()))?;
         let fingerprint = idempotency::fingerprint(req.method, req.route, &body);
         let wf = self.workflow(kind)?.clone();
-        let planned = wf.plan(&req.body.input).await?;
+        if origin == Origin::Client {
+            refuse_engine_fields(&req.body.input)?;
+            if kind.is_planned() && req.body.plan_hash.is_none() {
+                return Err(JobsError::BadRequest(format!(
+                    "plan_hash: required; ask POST /admin/v1/plans/{kind} for the plan first"
+                )));
+            }
+        }
+        let planned = wf.plan(&req.body.input, &forward_of(caller)).await?;
+        if origin == Origin::Client
+            && req.body.plan_hash.is_some()
+            && req.body.plan_hash != planned.plan_hash
+        {
+            return Err(JobsError::PlanStale);
+        }
+        if let Some(failed) = planned
+            .plan
+            .as_ref()
+            .and_then(|p| model::gates::first_failure(&p.gates))
+        {
+            let message = failed.describe();
+            let mut rec = caller.record(
+                &format!("job.{kind}"),
+                planned.target.to_string(),
+                Some(reason.clone()),
+                Outcome::Denied,
+            );
+            rec.tenant = planned.target.tenant().map(|t| t.as_str().to_owned());
+            rec.detail = Some(message.clone());
+            self.inner.actions.audit().append_or_log(rec).await;
+            return Err(JobsError::GateFailed(message));
+        }
         let stores = self.stores().await?;
         let scope = key(&idempotency::scope_key(
             &identity.principal.sub,
@@ -357,7 +500,10 @@ impl Jobs {
                 trace_id: caller.trace_id.clone(),
                 traceparent: caller.traceparent.clone(),
             },
-            req.body.input.clone(),
+            planned
+                .input
+                .clone()
+                .unwrap_or_else(|| req.body.input.clone()),
             now,
             now + self.inner.settings.deadline.as_millis() as u64,
         );
@@ -506,9 +652,10 @@ impl Jobs {
         }
     }
 
-    async fn lock_holder(&self, lock: &str) -> Result<Option<String>, JobsError> {
+    /// The unfinished job holding the lock `lock` (a `Target::lock_key`).
+    pub async fn lock_holder(&self, lock: &str) -> Result<Option<String>, JobsError> {
         let stores = self.stores().await?;
-        let Some(e) = stores.locks.get(&key(lock)?).await? else {
+        let Some(e) = stores.locks.get(&key(&format!("lock.{lock}"))?).await? else {
             return Ok(None);
         };
         let holder = String::from_utf8_lossy(&e.value).into_owned();
@@ -706,6 +853,18 @@ impl Jobs {
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
     }
+}
+
+/// Fields of an input only the engine sets.
+fn refuse_engine_fields(input: &serde_json::Value) -> Result<(), JobsError> {
+    for f in ["parent", "source", "moves"] {
+        if input.get(f).is_some() {
+            return Err(JobsError::BadRequest(format!(
+                "input.{f}: set by the engine, not by a client"
+            )));
+        }
+    }
+    Ok(())
 }
 
 enum Existing {

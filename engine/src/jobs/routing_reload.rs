@@ -76,35 +76,15 @@ impl RoutingReload {
     ) -> Result<Option<serde_json::Value>, StepFailure> {
         let base = endpoint.trim_end_matches('/');
         let fwd = ctx.forward();
-        let reply = self
-            .http
-            .call_url(
-                http::Method::POST,
-                &format!("{base}/admin/routing/reload"),
-                &fwd,
-                None,
-            )
-            .await
-            .map_err(|e| StepFailure::retry("unreachable", e.to_string()))?;
-        if reply.status == 409 {
-            return Err(StepFailure::fatal(
-                "fenced",
-                "the instance refused a stale fencing token: this runner lost its lease",
-            ));
-        }
-        if !reply.is_success() {
-            return Err(StepFailure::retry(
-                "reload_failed",
-                format!(
-                    "the instance answered {}: {}",
-                    reply.status,
-                    reply.error_text()
-                ),
-            ));
-        }
-        let replayed = serde_json::from_slice::<serde_json::Value>(&reply.body)
-            .ok()
-            .and_then(|v| v.get("replayed").and_then(|r| r.as_bool()))
+        let answer = crate::moves::instances::effect(
+            &self.http,
+            &format!("{base}/admin/routing/reload"),
+            &fwd,
+        )
+        .await?;
+        let replayed = answer
+            .get("replayed")
+            .and_then(|r| r.as_bool())
             .unwrap_or(false);
         // Wait until the instance reports the current revision loaded.
         let (_, current) = self.endpoints();
@@ -156,7 +136,11 @@ impl Workflow for RoutingReload {
         JobKind::RoutingReload
     }
 
-    async fn plan(&self, input: &serde_json::Value) -> Result<Planned, JobsError> {
+    async fn plan(
+        &self,
+        input: &serde_json::Value,
+        _: &crate::gateway::Forward,
+    ) -> Result<Planned, JobsError> {
         if !input.is_null() {
             serde_json::from_value::<Input>(input.clone()).map_err(|e| {
                 JobsError::BadRequest(format!(
@@ -189,6 +173,8 @@ impl Workflow for RoutingReload {
             },
             steps,
             plan_hash: Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect()),
+            input: None,
+            plan: None,
         })
     }
 

@@ -531,18 +531,38 @@ async fn run_step(
     }
     let name = job.steps[i].name.clone();
     let policy = wf.policy(&name);
+    let (progress, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
     let ctx = StepContext {
         job: Arc::new(job.clone()),
         index: i,
         attempt,
         epoch: handle.epoch,
+        progress,
     };
     let labels = StepLabels {
         kind: job.kind.as_str().to_owned(),
         step: metrics::step_class(&name),
     };
     let started = std::time::Instant::now();
-    let result = match tokio::time::timeout(policy.timeout, wf.run(&ctx)).await {
+    let attempt_run = async {
+        let run = wf.run(&ctx);
+        tokio::pin!(run);
+        loop {
+            tokio::select! {
+                r = &mut run => return r,
+                Some(mut items) = progress_rx.recv() => {
+                    // Only the newest counts: skip what queued meanwhile.
+                    while let Ok(next) = progress_rx.try_recv() {
+                        items = next;
+                    }
+                    if let Err(e) = handle.write(stores, |j| j.step_progress(i, items, now_ms())).await {
+                        tracing::warn!(error = ?e, job = %job.id, "step progress not written");
+                    }
+                }
+            }
+        }
+    };
+    let result = match tokio::time::timeout(policy.timeout, attempt_run).await {
         Ok(r) => r,
         Err(_) => Err(super::workflow::StepFailure::retry(
             "step_timeout",
@@ -566,6 +586,9 @@ async fn run_step(
         Err(f) => {
             let (after, _) = handle
                 .write(stores, |j| {
+                    if let Some(o) = &f.output {
+                        j.record_output(i, o.clone(), now_ms())?;
+                    }
                     j.step_failed(i, f.error.clone(), f.retryable, now_ms())
                 })
                 .await?;
@@ -616,7 +639,10 @@ async fn finish(
         JobState::Succeeded => Outcome::Succeeded,
         _ => Outcome::Failed,
     };
-    let result = serde_json::json!({ "state": state, "error": job.error });
+    let mut result = handle.workflow.result(&job);
+    result.insert("state".into(), serde_json::json!(state));
+    result.insert("error".into(), serde_json::json!(job.error));
+    let result = serde_json::Value::Object(result);
     let (jobs2, handle2) = (jobs.clone(), handle.clone());
     let written = jobs
         .inner()

@@ -5,7 +5,7 @@
 use super::JobsError;
 use crate::gateway::Forward;
 use async_trait::async_trait;
-use model::jobs::{Job, JobKind, StepError, StepSpec, Target};
+use model::jobs::{Items, Job, JobKind, StepError, StepSpec, Target};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +38,24 @@ pub struct Planned {
     pub target: Target,
     pub steps: Vec<StepSpec>,
     pub plan_hash: Option<String>,
+    /// The input as the job stores it, when the workflow completes it
+    /// (a move's source shard, an evacuation's tenant list).
+    pub input: Option<serde_json::Value>,
+    /// The whole plan, for kinds that show one (`POST /plans/{kind}`).
+    pub plan: Option<model::moves::Plan>,
+}
+
+impl Planned {
+    /// From a plan: its steps, target, hash and normalised input.
+    pub fn of(plan: model::moves::Plan) -> Self {
+        Self {
+            target: plan.target.clone(),
+            steps: plan.step_specs(),
+            plan_hash: Some(plan.hash.clone()),
+            input: Some(plan.input.clone()),
+            plan: Some(plan),
+        }
+    }
 }
 
 /// One attempt of one step.
@@ -47,6 +65,8 @@ pub struct StepContext {
     pub attempt: u32,
     /// The lease epoch: sent as the fencing token.
     pub epoch: u64,
+    /// Progress of a step that moves many items (written to the job).
+    pub progress: tokio::sync::mpsc::UnboundedSender<Items>,
 }
 
 impl StepContext {
@@ -67,6 +87,15 @@ impl StepContext {
     pub fn step_name(&self) -> &str {
         &self.job.steps[self.index].name
     }
+
+    /// The output of the named step, if it succeeded.
+    pub fn output_of(&self, name: &str) -> Option<&serde_json::Value> {
+        self.job
+            .steps
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.output.as_ref())
+    }
 }
 
 /// A failed attempt: its error (stable code) and whether another attempt
@@ -75,6 +104,8 @@ impl StepContext {
 pub struct StepFailure {
     pub error: StepError,
     pub retryable: bool,
+    /// What the step did before it failed (an evacuation's report).
+    pub output: Option<serde_json::Value>,
 }
 
 impl StepFailure {
@@ -82,6 +113,7 @@ impl StepFailure {
         Self {
             error: StepError::new(code, message),
             retryable: true,
+            output: None,
         }
     }
 
@@ -89,6 +121,7 @@ impl StepFailure {
         Self {
             error: StepError::new(code, message),
             retryable: false,
+            output: None,
         }
     }
 }
@@ -97,8 +130,14 @@ impl StepFailure {
 pub trait Workflow: Send + Sync {
     fn kind(&self) -> JobKind;
     /// Validates the input and plans the steps; a bad input is a
-    /// `BadRequest` and nothing is stored.
-    async fn plan(&self, input: &serde_json::Value) -> Result<Planned, JobsError>;
+    /// `BadRequest` and nothing is stored. `fwd` carries the creating
+    /// request's ids on the reads a plan makes.
+    async fn plan(&self, input: &serde_json::Value, fwd: &Forward) -> Result<Planned, JobsError>;
     fn policy(&self, step: &str) -> StepPolicy;
     async fn run(&self, ctx: &StepContext) -> Result<Option<serde_json::Value>, StepFailure>;
+    /// What the finished job's result adds to its state and error (the
+    /// reverse job to offer, an evacuation's per-tenant outcomes).
+    fn result(&self, _job: &Job) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
 }

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod fleet;
 mod jobs;
+mod moves;
 mod server;
 mod store;
 
@@ -14,6 +15,7 @@ pub use audit::AuditConfig;
 pub use auth::AuthConfig;
 pub use fleet::{FleetConfig, FleetSource};
 pub use jobs::JobsConfig;
+pub use moves::{GatesConfig, MovesConfig};
 pub use server::{LogConfig, LogFormat, ServerConfig};
 pub use store::{nats_host_port, NatsConfig, StoreBackend, StoreConfig};
 
@@ -74,12 +76,15 @@ pub struct Config {
     pub auth: AuthConfig,
     pub audit: AuditConfig,
     pub jobs: JobsConfig,
+    pub moves: MovesConfig,
+    pub gates: GatesConfig,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Str,
     Int,
+    Float,
     Bool,
 }
 
@@ -131,6 +136,14 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("jobs", "deadline_secs", Kind::Int),
     ("jobs", "max_running", Kind::Int),
     ("jobs", "reload_timeout_ms", Kind::Int),
+    ("moves", "drain_timeout_ms", Kind::Int),
+    ("moves", "load_timeout_ms", Kind::Int),
+    ("moves", "poll_ms", Kind::Int),
+    ("moves", "error_window_ms", Kind::Int),
+    ("gates", "max_source_lag", Kind::Int),
+    ("gates", "max_source_inflight", Kind::Int),
+    ("gates", "max_draining_tenants", Kind::Int),
+    ("gates", "max_error_ratio", Kind::Float),
 ];
 
 /// `CONTROL_*` variables that are not config keys: the config file path,
@@ -199,6 +212,16 @@ impl Config {
                         var: var.0.clone(),
                         reason: format!("expected a whole number, got {value:?}"),
                     })?,
+                Kind::Float => value
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(toml::Value::Float)
+                    .ok_or_else(|| ConfigError::BadEnv {
+                        var: var.0.clone(),
+                        reason: format!("expected a number, got {value:?}"),
+                    })?,
             };
             let sect = table
                 .entry(section)
@@ -239,6 +262,10 @@ impl Config {
             ("jobs.deadline_secs", self.jobs.deadline_secs),
             ("jobs.max_running", self.jobs.max_running as u64),
             ("jobs.reload_timeout_ms", self.jobs.reload_timeout_ms),
+            ("moves.drain_timeout_ms", self.moves.drain_timeout_ms),
+            ("moves.load_timeout_ms", self.moves.load_timeout_ms),
+            ("moves.poll_ms", self.moves.poll_ms),
+            ("moves.error_window_ms", self.moves.error_window_ms),
         ] {
             if v == 0 {
                 return Err(ConfigError::Invalid {
@@ -246,6 +273,12 @@ impl Config {
                     reason: "must be greater than 0".into(),
                 });
             }
+        }
+        if !(0.0..=1.0).contains(&self.gates.max_error_ratio) {
+            return Err(ConfigError::Invalid {
+                key: "gates.max_error_ratio",
+                reason: "must be between 0 and 1".into(),
+            });
         }
         if self.jobs.key_retention_hours < 24 {
             return Err(ConfigError::Invalid {

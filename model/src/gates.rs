@@ -1,0 +1,97 @@
+//! Safety gates: one check a mutation must pass before it changes anything
+//! (docs/gates.md). A gate reports what it observed against its threshold,
+//! so an operator sees why a job was refused, not only that it was.
+
+use serde::{Deserialize, Serialize};
+
+/// The stable codes of the gates the engine knows. A refused job's error
+/// carries one of them; clients match on these strings.
+pub mod code {
+    /// The target shard exists and is `active` in routing.
+    pub const TARGET_SHARD_ACTIVE: &str = "gate_target_shard_active";
+    /// Every instance of the target is healthy and ready.
+    pub const TARGET_HEALTHY: &str = "gate_target_healthy";
+    /// Every instance of the source answers (drain needs them).
+    pub const SOURCE_REACHABLE: &str = "gate_source_reachable";
+    /// Source and target are not draining more than N tenants already.
+    pub const DRAINING_LIMIT: &str = "gate_draining_limit";
+    /// The tenant's lag on the source is within the threshold.
+    pub const SOURCE_LAG: &str = "gate_source_lag";
+    /// The tenant's inflight work on the source is within the threshold.
+    pub const SOURCE_INFLIGHT: &str = "gate_source_inflight";
+    /// No instance is behind the current placement/routing revisions.
+    pub const ROUTING_LOADED: &str = "gate_routing_loaded";
+    /// No other unfinished job holds the tenant or a shard involved.
+    pub const NO_CONFLICTING_JOB: &str = "gate_no_conflicting_job";
+    /// The target's error ratio is within the threshold.
+    pub const TARGET_ERROR_RATE: &str = "gate_target_error_rate";
+    /// The tenant is placed where the plan says (nobody moved it since).
+    pub const PLACEMENT_UNCHANGED: &str = "gate_placement_unchanged";
+    /// A shard keeps at least one active shard besides it for its kind.
+    pub const ACTIVE_SHARD_REMAINS: &str = "gate_active_shard_remains";
+
+    pub const ALL: [&str; 11] = [
+        TARGET_SHARD_ACTIVE,
+        TARGET_HEALTHY,
+        SOURCE_REACHABLE,
+        DRAINING_LIMIT,
+        SOURCE_LAG,
+        SOURCE_INFLIGHT,
+        ROUTING_LOADED,
+        NO_CONFLICTING_JOB,
+        TARGET_ERROR_RATE,
+        PLACEMENT_UNCHANGED,
+        ACTIVE_SHARD_REMAINS,
+    ];
+}
+
+/// One gate's verdict on one subject (a shard, an instance, a tenant).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GateCheck {
+    pub code: String,
+    /// What was checked: `aggregate/a-2`, an endpoint, `tenant:acme`.
+    pub subject: String,
+    pub pass: bool,
+    /// What the gate saw (a number, a state, a list); `null` when it could
+    /// not see anything (then it fails).
+    pub observed: serde_json::Value,
+    /// What it had to be (from config where there is a number).
+    pub threshold: serde_json::Value,
+    /// One sentence for the operator.
+    pub message: String,
+}
+
+impl GateCheck {
+    pub fn new(
+        code: &str,
+        subject: impl Into<String>,
+        pass: bool,
+        observed: impl Serialize,
+        threshold: impl Serialize,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            code: code.to_owned(),
+            subject: subject.into(),
+            pass,
+            observed: serde_json::to_value(observed).unwrap_or(serde_json::Value::Null),
+            threshold: serde_json::to_value(threshold).unwrap_or(serde_json::Value::Null),
+            message: message.into(),
+        }
+    }
+
+    /// `code (subject): message; observed …, threshold …`, the form a job
+    /// error and a refused create carry.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}): {}; observed {}, threshold {}",
+            self.code, self.subject, self.message, self.observed, self.threshold
+        )
+    }
+}
+
+/// The first failing check, if any: what refuses the job.
+pub fn first_failure(checks: &[GateCheck]) -> Option<&GateCheck> {
+    checks.iter().find(|c| !c.pass)
+}
