@@ -12,6 +12,7 @@ pub mod error;
 pub mod fleet;
 pub mod iam;
 pub mod jobs;
+pub mod moves;
 pub mod settings;
 pub mod shell;
 pub mod status;

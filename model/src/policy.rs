@@ -160,6 +160,45 @@ pub const CAPABILITIES: &[Capability] = &[
         .rest("POST", "/jobs/routing.reload")
         .ui("/api/jobs/routing_reload")
         .audited("job.routing.reload"),
+    cap("plans.tenants.drain", Need(TenantsDrain))
+        .tenant()
+        .rest("POST", "/plans/tenants.drain"),
+    cap("jobs.tenants.drain", Need(TenantsDrain))
+        .tenant()
+        .rest("POST", "/jobs/tenants.drain")
+        .audited("job.tenants.drain"),
+    cap("plans.tenants.resume", Need(TenantsDrain))
+        .tenant()
+        .rest("POST", "/plans/tenants.resume"),
+    cap("jobs.tenants.resume", Need(TenantsDrain))
+        .tenant()
+        .rest("POST", "/jobs/tenants.resume")
+        .audited("job.tenants.resume"),
+    cap("plans.tenants.migrate", Need(TenantsMigrate))
+        .tenant()
+        .rest("POST", "/plans/tenants.migrate"),
+    cap("jobs.tenants.migrate", Need(TenantsMigrate))
+        .tenant()
+        .rest("POST", "/jobs/tenants.migrate")
+        .audited("job.tenants.migrate"),
+    cap("plans.shards.evacuate", Need(TenantsMigrate)).rest("POST", "/plans/shards.evacuate"),
+    cap("jobs.shards.evacuate", Need(TenantsMigrate))
+        .rest("POST", "/jobs/shards.evacuate")
+        .audited("job.shards.evacuate"),
+    cap("plans.placement.set_default", Need(PlacementWrite))
+        .rest("POST", "/plans/placement.set_default"),
+    cap("jobs.placement.set_default", Need(PlacementWrite))
+        .rest("POST", "/jobs/placement.set_default")
+        .audited("job.placement.set_default"),
+    cap("plans.shards.set_state", Need(PlacementWrite)).rest("POST", "/plans/shards.set_state"),
+    cap("jobs.shards.set_state", Need(PlacementWrite))
+        .rest("POST", "/jobs/shards.set_state")
+        .audited("job.shards.set_state"),
+    // The UI doors of every move (one server function per verb, the kind
+    // an argument): the kind's right is checked in the engine, as for
+    // cancel, and the engine appends the kind's `job.<kind>` event.
+    cap("moves.plan", Authenticated).ui("/api/moves/plan"),
+    cap("moves.create", Authenticated).ui("/api/moves/create"),
     // After the kinds: any other `POST /jobs/{kind}` (the segment axum calls
     // `{job}`, as on GET) answers 404 with the
     // kinds there are, instead of 405.

@@ -70,10 +70,66 @@ pub fn PlacementPage() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
+                            <ShardActions kind=p.kind />
                         </section>
                     }).collect_view().into_any(),
                 })}
             </Transition>
         </PageFrame>
+    }
+}
+
+/// Evacuate a shard, mark its state, make it the default: for holders of
+/// the rights, each through the plan dialog.
+#[component]
+fn ShardActions(kind: model::fleet::ServiceKind) -> impl IntoView {
+    use crate::moves::MoveLauncher;
+    use model::jobs::JobKind;
+    use model::rights::Right;
+    let session = expect_context::<crate::shell::layout::Session>();
+    let can = move |r: Right| crate::iam::caller(session).is_some_and(|w| w.can(r));
+    let k = kind.as_str();
+    let shard = RwSignal::new(String::new());
+    let targets = RwSignal::new(String::new());
+    let state = RwSignal::new("draining".to_owned());
+    let stop_first = RwSignal::new(false);
+    let evacuate = Signal::derive(move || {
+        let t: Vec<String> = targets
+            .get()
+            .split(',')
+            .map(|x| x.trim().to_owned())
+            .filter(|x| !x.is_empty())
+            .collect();
+        serde_json::json!({ "kind": k, "shard": shard.get().trim(), "targets": t, "stop_on_first_failure": stop_first.get() })
+    });
+    let set_state = Signal::derive(
+        move || serde_json::json!({ "kind": k, "shard": shard.get().trim(), "state": state.get() }),
+    );
+    let set_default =
+        Signal::derive(move || serde_json::json!({ "kind": k, "shard": shard.get().trim() }));
+    let id = move |what: &str| format!("{what}-{k}");
+    view! {
+        <Show when=move || can(Right::TenantsMigrate) || can(Right::PlacementWrite)>
+            <form class="page-actions" data-testid=id("shard-actions") on:submit=|ev| ev.prevent_default()>
+                <label for=id("shard")>"Shard"</label>
+                <input id=id("shard") data-testid="shard-input" type="text" prop:value=move || shard.get() on:input=move |ev| shard.set(event_target_value(&ev)) />
+                <Show when=move || can(Right::TenantsMigrate)>
+                    <label for=id("targets")>"Targets (comma-separated)"</label>
+                    <input id=id("targets") data-testid="targets-input" type="text" prop:value=move || targets.get() on:input=move |ev| targets.set(event_target_value(&ev)) />
+                    <label><input type="checkbox" data-testid="stop-first" prop:checked=move || stop_first.get() on:change=move |ev| stop_first.set(event_target_checked(&ev)) />" stop on first failure"</label>
+                    <MoveLauncher id=id("evacuate") label="Evacuate…" title=format!("Evacuate a {k} shard") kind=JobKind::ShardsEvacuate input=evacuate />
+                </Show>
+                <Show when=move || can(Right::PlacementWrite)>
+                    <label for=id("state")>"State"</label>
+                    <select id=id("state") data-testid="state-select" on:change=move |ev| state.set(event_target_value(&ev))>
+                        <option value="draining">"draining"</option>
+                        <option value="disabled">"disabled"</option>
+                        <option value="active">"active"</option>
+                    </select>
+                    <MoveLauncher id=id("set-state") label="Mark…" title=format!("Mark a {k} shard") kind=JobKind::ShardsSetState input=set_state secondary=true />
+                    <MoveLauncher id=id("set-default") label="Make default…" title=format!("Make a {k} shard the default") kind=JobKind::PlacementSetDefault input=set_default secondary=true />
+                </Show>
+            </form>
+        </Show>
     }
 }

@@ -25,6 +25,7 @@ pub fn TenantDetailPage() -> impl IntoView {
         <Title text=move || format!("Tenant {}", tenant()) />
         <Breadcrumbs items=vec![("Control".to_owned(), Some("/".to_owned())), ("Tenants".to_owned(), Some("/tenants".to_owned())), (tenant(), None)] />
         <h1>"Tenant " <code>{tenant}</code></h1>
+        <TenantActions tenant=Signal::derive(tenant) />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || data.get().map(|r| match r {
                 Err(e) => error_alert(e),
@@ -60,5 +61,45 @@ pub fn TenantDetailPage() -> impl IntoView {
                 }.into_any(),
             })}
         </Transition>
+    }
+}
+
+/// Drain, resume and migrate, for holders of the rights; each opens the
+/// plan dialog.
+#[component]
+fn TenantActions(tenant: Signal<String>) -> impl IntoView {
+    use crate::moves::MoveLauncher;
+    use model::jobs::JobKind;
+    use model::rights::Right;
+    let session = expect_context::<crate::shell::layout::Session>();
+    let can = move |r: Right| crate::iam::caller(session).is_some_and(|w| w.can(r));
+    let kind = RwSignal::new("aggregate".to_owned());
+    let target = RwSignal::new(String::new());
+    let whole = Signal::derive(move || serde_json::json!({ "tenant": tenant.get() }));
+    let migrate = Signal::derive(
+        move || serde_json::json!({ "tenant": tenant.get(), "kind": kind.get(), "target": target.get().trim() }),
+    );
+    view! {
+        <Show when=move || can(Right::TenantsDrain)>
+            <div class="page-actions" data-testid="tenant-actions">
+                <MoveLauncher id="drain-tenant" label="Drain" title="Drain this tenant" kind=JobKind::TenantsDrain input=whole secondary=true />
+                <MoveLauncher id="resume-tenant" label="Resume" title="Resume this tenant" kind=JobKind::TenantsResume input=whole secondary=true />
+            </div>
+        </Show>
+        <Show when=move || can(Right::TenantsMigrate)>
+            <form class="page-actions" data-testid="migrate-form" on:submit=|ev| ev.prevent_default()>
+                <label for="migrate-kind">"Kind"</label>
+                <select id="migrate-kind" data-testid="migrate-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+                    <option value="aggregate">"aggregate"</option>
+                    <option value="projection">"projection"</option>
+                    <option value="runner">"runner"</option>
+                </select>
+                <label for="migrate-target">"Target shard"</label>
+                <input id="migrate-target" data-testid="migrate-target" type="text" required
+                    prop:value=move || target.get()
+                    on:input=move |ev| target.set(event_target_value(&ev)) />
+                <MoveLauncher id="migrate-tenant" label="Migrate…" title="Migrate this tenant" kind=JobKind::TenantsMigrate input=migrate />
+            </form>
+        </Show>
     }
 }

@@ -121,7 +121,10 @@ fn job_view(
             <h2><code>{j.id.to_string()}</code>" "<StateBadge state=j.state /></h2>
             <dl class="facts">
                 <dt>"Kind"</dt><dd>{j.kind.as_str()}</dd>
-                <dt>"Target"</dt><dd>{j.target.to_string()}</dd>
+                <dt>"Target"</dt><dd>{match j.target.tenant() {
+                    Some(t) => view! { <a href=format!("/tenants/{}", crate::support::format::encode(t.as_str())) data-testid="job-tenant-link">{j.target.to_string()}</a> }.into_any(),
+                    None => j.target.to_string().into_any(),
+                }}</dd>
                 <dt>"Progress"</dt><dd><Progress job=j.clone() /></dd>
                 <dt>"By"</dt><dd>{j.principal.sub.clone()}</dd>
                 <dt>"Reason"</dt><dd>{j.reason.clone()}</dd>
@@ -139,6 +142,11 @@ fn job_view(
                 </dd>
             </dl>
             <p><a href=audit data-testid="job-audit-link">"Audit events of this job"</a></p>
+            {reverse_of(&j).map(|(kind, input)| view! {
+                <div class="page-actions" data-testid="job-reverse">
+                    <crate::moves::MoveLauncher id="reverse-job" label=format!("Plan the reverse ({kind})") title=format!("Walk back: {kind}") kind=kind input=Signal::stored(input) secondary=true />
+                </div>
+            })}
             {may_cancel.then(|| view! {
                 <Button kind=ButtonKind::Danger attr:data-testid="cancel-job" on_click=move |_| { failure.set(None); open.set(true); }>"Cancel job"</Button>
             })}
@@ -146,4 +154,11 @@ fn job_view(
             <ol class="timeline" data-testid="job-steps">{steps}</ol>
         </section>
     }
+}
+
+/// The reverse job a finished move offers in its result.
+fn reverse_of(j: &Job) -> Option<(model::jobs::JobKind, serde_json::Value)> {
+    let r = j.result.as_ref()?.get("reverse")?;
+    let kind = serde_json::from_value(r.get("kind")?.clone()).ok()?;
+    Some((kind, r.get("input")?.clone()))
 }

@@ -10,7 +10,7 @@ use leptos_router::hooks::use_navigate;
 /// A fresh key: 128 random bits from the browser's crypto. Only a click
 /// makes one, and clicks happen in the browser.
 #[cfg(feature = "hydrate")]
-fn new_key() -> String {
+pub(crate) fn new_key() -> String {
     let mut b = [0u8; 16];
     if let Some(c) = web_sys::window().and_then(|w| w.crypto().ok()) {
         let _ = c.get_random_values_with_u8_array(&mut b);
@@ -19,7 +19,7 @@ fn new_key() -> String {
 }
 
 #[cfg(not(feature = "hydrate"))]
-fn new_key() -> String {
+pub(crate) fn new_key() -> String {
     unreachable!("keys are made on a click, in the browser")
 }
 

@@ -3,7 +3,7 @@
 
 pub mod api;
 mod detail;
-mod launch;
+pub(crate) mod launch;
 mod list;
 mod widgets;
 

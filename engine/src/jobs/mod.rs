@@ -61,6 +61,8 @@ pub enum JobsError {
     CancelRefused(String),
     #[error("the plan is stale")]
     PlanStale,
+    #[error("x-tenant-id names another tenant than the input")]
+    TenantMismatch,
     #[error("gate failed: {0}")]
     GateFailed(String),
     #[error("not allowed: {0}")]
@@ -108,6 +110,10 @@ impl ClientError for JobsError {
                 "what the plan read has changed since (a revision, a gate's verdict): ask for a new plan",
             ),
             Self::GateFailed(m) => ClientView::new(ErrorCode::GateFailed, m.clone()),
+            Self::TenantMismatch => ClientView::new(
+                ErrorCode::TenantMismatch,
+                "x-tenant-id does not match input.tenant",
+            ),
             Self::Forbidden(m) => ClientView::new(ErrorCode::Forbidden, m.clone()),
             Self::Store(e) => ClientView {
                 message: format!("the job store: {}", e.client_view().message),
@@ -374,7 +380,7 @@ impl Jobs {
                 kind.right().as_str()
             )));
         }
-        refuse_engine_fields(input)?;
+        check_client_input(caller, input)?;
         let planned = self
             .workflow(kind)?
             .plan(input, &forward_of(caller))
@@ -410,7 +416,7 @@ impl Jobs {
         let fingerprint = idempotency::fingerprint(req.method, req.route, &body);
         let wf = self.workflow(kind)?.clone();
         if origin == Origin::Client {
-            refuse_engine_fields(&req.body.input)?;
+            check_client_input(caller, &req.body.input)?;
             if kind.is_planned() && req.body.plan_hash.is_none() {
                 return Err(JobsError::BadRequest(format!(
                     "plan_hash: required; ask POST /admin/v1/plans/{kind} for the plan first"
@@ -853,6 +859,17 @@ impl Jobs {
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
     }
+}
+
+/// A client's input: no field only the engine sets, and the tenant the
+/// request is scoped to (`x-tenant-id`), if any, is the input's tenant.
+fn check_client_input(caller: &Caller, input: &serde_json::Value) -> Result<(), JobsError> {
+    if let (Some(scoped), Some(t)) = (&caller.tenant, input.get("tenant")) {
+        if t.as_str() != Some(scoped.as_str()) {
+            return Err(JobsError::TenantMismatch);
+        }
+    }
+    refuse_engine_fields(input)
 }
 
 /// Fields of an input only the engine sets.

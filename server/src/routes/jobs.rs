@@ -42,7 +42,7 @@ fn job_error(e: JobsError) -> Response {
     res
 }
 
-async fn create(
+pub(crate) async fn create(
     s: AppState,
     c: Caller,
     headers: HeaderMap,

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod fleet;
 pub mod iam;
 pub mod jobs;
+pub mod moves;
 pub mod openapi;
 pub mod probes;
 pub mod search;
@@ -37,6 +38,7 @@ pub(crate) fn doors() -> Vec<Door> {
         audit::doors(),
         iam::doors(),
         jobs::doors(),
+        moves::doors(),
         openapi::doors(),
     ]
     .into_iter()
