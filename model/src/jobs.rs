@@ -498,9 +498,11 @@ impl Job {
 
     /// Has a step at or past the point of no return started?
     pub fn past_point_of_no_return(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| s.phase == Phase::Irreversible && s.state != StepState::Pending)
+        // Skipped steps never ran (a finished job marks what it left so).
+        self.steps.iter().any(|s| {
+            s.phase == Phase::Irreversible
+                && !matches!(s.state, StepState::Pending | StepState::Skipped)
+        })
     }
 
     /// Takes (or renews, or takes over) the lease. Refused on a terminal job.

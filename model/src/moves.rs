@@ -412,9 +412,13 @@ pub fn resume_steps(shards: &[(ServiceKind, ShardId)], routing: &RoutingConfig) 
     s
 }
 
-/// Reload every gateway, then (for placement changes) wait for every
-/// instance of `kind` to report the new placement revision.
-fn reload_and_wait(kind: ServiceKind, workers: bool, routing: &RoutingConfig) -> Vec<PlanStep> {
+/// Reload every gateway, then wait for the worker instances in `workers`
+/// to report the new placement revision.
+fn reload_and_wait(
+    kind: ServiceKind,
+    workers: &[String],
+    routing: &RoutingConfig,
+) -> Vec<PlanStep> {
     let mut out = Vec::new();
     for g in kind_endpoints(routing, ServiceKind::Gateway) {
         out.push(PlanStep::new(
@@ -424,12 +428,9 @@ fn reload_and_wait(kind: ServiceKind, workers: bool, routing: &RoutingConfig) ->
             format!("gateway {g} reloads routing and reports the new revisions"),
         ));
     }
-    for e in kind_endpoints(routing, kind)
-        .into_iter()
-        .filter(|_| workers)
-    {
+    for e in workers {
         out.push(PlanStep::new(
-            instance_step(step::LOADED, kind, &e),
+            instance_step(step::LOADED, kind, e),
             Phase::Irreversible,
             ATTEMPTS,
             format!("{kind} instance {e} reports the new placement revision loaded"),
@@ -476,7 +477,11 @@ pub fn migrate_steps(
             input.tenant, input.target
         ),
     ));
-    s.extend(reload_and_wait(kind, true, routing));
+    // The instances that stop and start serving the tenant; the other
+    // shards do not serve it, so one of them down does not hold the move.
+    let mut involved = endpoints(routing, kind, source);
+    involved.extend(endpoints(routing, kind, &input.target));
+    s.extend(reload_and_wait(kind, &involved, routing));
     s.extend(per_instance(
         step::RESUME,
         Phase::Irreversible,
@@ -544,7 +549,14 @@ pub fn edit_steps(kind: ServiceKind, routing_doc: bool, routing: &RoutingConfig)
         preflight(),
         PlanStep::new(name, Phase::Irreversible, ATTEMPTS, what),
     ];
-    s.extend(reload_and_wait(kind, !routing_doc, routing));
+    // A default shard concerns every instance of the kind; a shard's
+    // routing state only the gateways.
+    let workers = if routing_doc {
+        Vec::new()
+    } else {
+        kind_endpoints(routing, kind)
+    };
+    s.extend(reload_and_wait(kind, &workers, routing));
     s
 }
 

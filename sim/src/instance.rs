@@ -205,6 +205,9 @@ impl Instance {
             return;
         }
         if let Some(r) = file_revision(&self.inner.placement_path) {
+            if info.loaded_placement_revision != Some(r) && !is_gateway {
+                self.forget_moved_tenants(info.kind, info.shard.as_deref());
+            }
             info.loaded_placement_revision = Some(r);
         }
         if is_gateway {
@@ -212,6 +215,24 @@ impl Instance {
                 info.loaded_routing_revision = Some(r);
             }
         }
+    }
+
+    /// A drained tenant placed elsewhere now is no longer this instance's.
+    fn forget_moved_tenants(&self, kind: ServiceKind, shard: Option<&str>) {
+        let Some(doc) = std::fs::read(&self.inner.placement_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<model::fleet::PlacementDoc>(&b).ok())
+        else {
+            return;
+        };
+        let Some(map) = doc.map(kind) else { return };
+        self.inner.tenants.lock().unwrap().by_id.retain(|t, x| {
+            x.state != TenantState::Drained
+                || TenantId::parse(t)
+                    .ok()
+                    .and_then(|t| map.shard_of(&t).map(|s| Some(s.as_str()) == shard))
+                    .unwrap_or(true)
+        });
     }
 
     /// One step of behaviour (called every 200 ms by the fleet).

@@ -430,12 +430,13 @@ impl Jobs {
         {
             return Err(JobsError::PlanStale);
         }
-        if let Some(failed) = planned
+        let failed: Vec<String> = planned
             .plan
-            .as_ref()
-            .and_then(|p| model::gates::first_failure(&p.gates))
-        {
-            let message = failed.describe();
+            .iter()
+            .flat_map(|p| p.gates.iter().filter(|g| !g.pass).map(|g| g.describe()))
+            .collect();
+        if !failed.is_empty() {
+            let message = failed.join("; ");
             let mut rec = caller.record(
                 &format!("job.{kind}"),
                 planned.target.to_string(),

@@ -87,8 +87,15 @@ impl Workflow for MoveFlow {
     }
 
     async fn plan(&self, input: &serde_json::Value, fwd: &Forward) -> Result<Planned, JobsError> {
+        // A child's parent holds the shard lock on its behalf.
+        let parent: Vec<model::ids::JobId> = input
+            .get("parent")
+            .and_then(|p| p.as_str())
+            .and_then(|p| model::ids::JobId::parse(p).ok())
+            .into_iter()
+            .collect();
         Ok(Planned::of(
-            plan::plan(&self.core, self.kind, input, &[], fwd).await?,
+            plan::plan(&self.core, self.kind, input, &parent, fwd).await?,
         ))
     }
 

@@ -73,7 +73,7 @@ fn migrate_steps_run_drain_before_the_point_of_no_return_and_compensate_on_the_s
     );
     assert_eq!(names[3], step::CHECK_PLACEMENT);
     assert_eq!(p.point_of_no_return.as_deref(), Some("placement:aggregate"));
-    // Every gateway reloads, every aggregate instance (all shards) loads.
+    // Every gateway reloads; the source and target instances load.
     assert!(names.contains(&"reload:http://gateway-x:1".to_owned()));
     assert!(names.contains(&"loaded:aggregate:http://aggregate-z:1".to_owned()));
     assert!(names.contains(&"resume:aggregate:http://aggregate-z:1".to_owned()));
