@@ -850,3 +850,116 @@ async fn an_evacuation_with_a_target_failing_midway_reports_each_tenant() {
         before.revision + 1 + moved as u64 + failed_after as u64
     );
 }
+
+/// The documents in NATS KV (watched), the plan made, then another NATS
+/// client moves another tenant: the job is refused `plan_stale`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_placement_change_in_nats_kv_by_another_client_makes_the_plan_stale() {
+    let Some(url) = test_support::nats_url("moves::kv_plan_stale") else {
+        return;
+    };
+    let connect = |name: &'static str| {
+        let url = url.clone();
+        async move {
+            NatsStore::connect(&NatsOptions {
+                url,
+                name: name.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let b: [u8; 6] = rand::random();
+    let ns: String = format!(
+        "k{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    );
+    let store: Arc<dyn Substrate> =
+        Arc::new(Namespaced::new(Arc::new(connect("control").await), &ns).unwrap());
+    let other: Arc<dyn Substrate> =
+        Arc::new(Namespaced::new(Arc::new(connect("other-writer").await), &ns).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let topo = Topology {
+        workers: vec![ServiceKind::Aggregate],
+        shards: 3,
+        replicas: 1,
+        tenants: 6,
+        ..Topology::default()
+    };
+    let fleet = Fleet::start(&topo, dir.path(), 0).await.unwrap();
+    // Seed KV from the simulator's files.
+    let files = DocWriter::files(fleet.placement_path.clone(), fleet.routing_path.clone());
+    let kv = DocWriter::Kv(store.clone());
+    let (map, _) = files.read_placement(ServiceKind::Aggregate).await.unwrap();
+    kv.write_placement(ServiceKind::Aggregate, &map, 0)
+        .await
+        .unwrap();
+    let (routing, _) = files.read_routing().await.unwrap();
+    kv.write_routing(&routing, 0).await.unwrap();
+    let docs = FleetDocs::from_kv(store.clone());
+    let health = HealthPoller::start(docs.clone(), PollerConfig::default());
+    let service = FleetService { docs, health };
+    let jobs = jobs_for(&store, &service, kv);
+    let input = migrate_input("t-00001", "a2");
+    let plan = {
+        let start = Instant::now();
+        loop {
+            let p = jobs.plan(&caller(), JobKind::TenantsMigrate, &input).await;
+            match p {
+                Ok(p) if p.revisions.placement.get(&ServiceKind::Aggregate) > Some(&0) => break p,
+                _ => {
+                    assert!(start.elapsed() < Duration::from_secs(10), "{p:?}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    };
+    let other_writer = DocWriter::Kv(other);
+    let (mut m, rev) = other_writer
+        .read_placement(ServiceKind::Aggregate)
+        .await
+        .unwrap();
+    m.tenants.insert(t("t-00004"), shard("a0"));
+    let next = other_writer
+        .write_placement(ServiceKind::Aggregate, &m, rev)
+        .await
+        .unwrap();
+    test_support::eventually(
+        "the watch delivers the change",
+        Duration::from_secs(5),
+        || {
+            (service.docs.current().placements[&ServiceKind::Aggregate]
+                .1
+                .revision
+                == next)
+                .then_some(())
+        },
+    )
+    .await;
+    let key = "\"kv-stale\"";
+    let r = jobs
+        .create(
+            &caller(),
+            JobKind::TenantsMigrate,
+            CreateRequest {
+                idempotency_key: Some(key),
+                method: "POST",
+                route: "/admin/v1/jobs/tenants.migrate",
+                body: CreateJob {
+                    reason: "moving a noisy tenant".into(),
+                    input,
+                    plan_hash: Some(plan.hash),
+                },
+            },
+        )
+        .await;
+    assert!(matches!(r, Err(JobsError::PlanStale)), "{r:?}");
+    // Refused before anything: no job, and the other writer's map stands.
+    assert_eq!(jobs.list(&Default::default()).await.unwrap().total, 0);
+    let (now, _) = DocWriter::Kv(store)
+        .read_placement(ServiceKind::Aggregate)
+        .await
+        .unwrap();
+    assert_eq!(now, m);
+}
