@@ -132,4 +132,5 @@ fn ShardActions(kind: model::fleet::ServiceKind) -> impl IntoView {
             </form>
         </Show>
     }
+    .into_any()
 }

@@ -102,4 +102,5 @@ fn TenantActions(tenant: Signal<String>) -> impl IntoView {
             </form>
         </Show>
     }
+    .into_any()
 }

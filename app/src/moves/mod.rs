@@ -96,6 +96,7 @@ pub fn MoveLauncher(
             }}
         </ReasonDialog>
     }
+    .into_any()
 }
 
 fn phase_label(p: Phase) -> &'static str {
@@ -166,4 +167,5 @@ pub fn PlanView(plan: Plan) -> impl IntoView {
             <p class="muted">"Revisions read: routing " {plan.revisions.routing} "; plan " <code>{plan.hash.chars().take(12).collect::<String>()}</code></p>
         </div>
     }
+    .into_any()
 }
