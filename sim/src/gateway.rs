@@ -84,7 +84,7 @@ pub fn dev_roles() -> Vec<IamRole> {
             &[
                 "control.fleet.read",
                 "control.tenants.*",
-                "control.placement.read",
+                "control.placement.*",
                 "control.routing.reload",
                 "control.config.*",
                 "control.deploy.*",

@@ -93,6 +93,7 @@ fn ShardActions(kind: model::fleet::ServiceKind) -> impl IntoView {
     let targets = RwSignal::new(String::new());
     let state = RwSignal::new("draining".to_owned());
     let stop_first = RwSignal::new(false);
+    let concurrency = RwSignal::new("4".to_owned());
     let evacuate = Signal::derive(move || {
         let t: Vec<String> = targets
             .get()
@@ -100,7 +101,7 @@ fn ShardActions(kind: model::fleet::ServiceKind) -> impl IntoView {
             .map(|x| x.trim().to_owned())
             .filter(|x| !x.is_empty())
             .collect();
-        serde_json::json!({ "kind": k, "shard": shard.get().trim(), "targets": t, "stop_on_first_failure": stop_first.get() })
+        serde_json::json!({ "kind": k, "shard": shard.get().trim(), "targets": t, "stop_on_first_failure": stop_first.get(), "concurrency": concurrency.get().trim().parse::<u32>().unwrap_or(4) })
     });
     let set_state = Signal::derive(
         move || serde_json::json!({ "kind": k, "shard": shard.get().trim(), "state": state.get() }),
@@ -116,6 +117,8 @@ fn ShardActions(kind: model::fleet::ServiceKind) -> impl IntoView {
                 <Show when=move || can(Right::TenantsMigrate)>
                     <label for=id("targets")>"Targets (comma-separated)"</label>
                     <input id=id("targets") data-testid="targets-input" type="text" prop:value=move || targets.get() on:input=move |ev| targets.set(event_target_value(&ev)) />
+                    <label for=id("concurrency")>"At once"</label>
+                    <input id=id("concurrency") data-testid="concurrency-input" type="number" min="1" max="64" prop:value=move || concurrency.get() on:input=move |ev| concurrency.set(event_target_value(&ev)) />
                     <label><input type="checkbox" data-testid="stop-first" prop:checked=move || stop_first.get() on:change=move |ev| stop_first.set(event_target_checked(&ev)) />" stop on first failure"</label>
                     <MoveLauncher id=id("evacuate") label="Evacuate…" title=format!("Evacuate a {k} shard") kind=JobKind::ShardsEvacuate input=evacuate />
                 </Show>

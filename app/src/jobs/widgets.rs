@@ -32,11 +32,20 @@ pub fn step_tone(s: StepState) -> Tone {
 #[component]
 pub fn Progress(job: Job) -> impl IntoView {
     let p = job.progress();
-    let label = format!("{} of {} steps", p.done, p.total);
+    // A step moving many items (an evacuation's tenants) counts those.
+    let (done, total, text) = match p.items {
+        Some(i) => (i.done, i.total, format!(" {}/{} items", i.done, i.total)),
+        None => (
+            p.done as u64,
+            p.total as u64,
+            format!(" {}/{}", p.done, p.total),
+        ),
+    };
+    let label = format!("{done} of {total}");
     view! {
-        <span class="progress-cell">
-            <progress max=p.total.max(1).to_string() value=p.done.to_string() aria-label=label.clone()></progress>
-            <span class="muted">{format!(" {}/{}", p.done, p.total)}</span>
+        <span class="progress-cell" data-testid="job-progress">
+            <progress max=total.max(1).to_string() value=done.to_string() aria-label=label.clone()></progress>
+            <span class="muted">{text}</span>
         </span>
     }
 }

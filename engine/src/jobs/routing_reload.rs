@@ -80,6 +80,7 @@ impl RoutingReload {
             &self.http,
             &format!("{base}/admin/routing/reload"),
             &fwd,
+            "reload_failed",
         )
         .await?;
         let replayed = answer

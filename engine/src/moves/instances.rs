@@ -13,11 +13,13 @@ fn base(endpoint: &str) -> &str {
 }
 
 /// A side effect (`POST`), carrying the step's marker and fencing token:
-/// 409 means this runner's lease was taken over (never retried).
+/// 409 means this runner's lease was taken over (never retried); another
+/// error answer fails the attempt with `code` (`reload_failed`…).
 pub async fn effect(
     http: &GatewayClient,
     url: &str,
     fwd: &Forward,
+    code: &str,
 ) -> Result<serde_json::Value, StepFailure> {
     let reply = http
         .call_url(http::Method::POST, url, fwd, None)
@@ -31,7 +33,7 @@ pub async fn effect(
     }
     if !reply.is_success() {
         return Err(StepFailure::retry(
-            "instance_error",
+            code,
             format!("{url} answered {}: {}", reply.status, reply.error_text()),
         ));
     }

@@ -51,7 +51,8 @@ pub async fn run(core: &Moves, kind: JobKind, ctx: &StepContext) -> StepResult {
     }
     if let Some((_, ep)) = mv::parse_instance_step(step::RESUME, &name) {
         let url = instances::tenant_url(ep, &tenant()?, Some("resume"));
-        let out = instances::effect(&core.gates.http, &url, &ctx.forward()).await?;
+        let out =
+            instances::effect(&core.gates.http, &url, &ctx.forward(), "resume_failed").await?;
         return Ok(Some(out));
     }
     if let Some((k, ep)) = mv::parse_instance_step(step::LOADED, &name) {
@@ -121,6 +122,7 @@ async fn drain(core: &Moves, ctx: &StepContext, ep: &str, tenant: &TenantId) -> 
         http,
         &instances::tenant_url(ep, tenant, Some("drain")),
         &fwd,
+        "drain_failed",
     )
     .await?;
     let deadline = Instant::now() + core.settings.drain_timeout;
@@ -163,7 +165,7 @@ async fn undo_resume(core: &Moves, ctx: &StepContext, ep: &str, tenant: &TenantI
     }
     let url = instances::tenant_url(ep, tenant, Some("resume"));
     Ok(Some(
-        instances::effect(&core.gates.http, &url, &ctx.forward()).await?,
+        instances::effect(&core.gates.http, &url, &ctx.forward(), "resume_failed").await?,
     ))
 }
 
@@ -296,7 +298,7 @@ async fn write_state(core: &Moves, i: ShardStateInput) -> StepResult {
 /// A gateway reloads, then reports the revisions this job wrote loaded.
 async fn reload(core: &Moves, kind: JobKind, ctx: &StepContext, ep: &str) -> StepResult {
     let url = format!("{}/admin/routing/reload", ep.trim_end_matches('/'));
-    let answer = instances::effect(&core.gates.http, &url, &ctx.forward()).await?;
+    let answer = instances::effect(&core.gates.http, &url, &ctx.forward(), "resume_failed").await?;
     let (placement, routing) = match kind {
         JobKind::ShardsSetState => {
             let r = ctx
