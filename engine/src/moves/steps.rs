@@ -298,7 +298,7 @@ async fn write_state(core: &Moves, i: ShardStateInput) -> StepResult {
 /// A gateway reloads, then reports the revisions this job wrote loaded.
 async fn reload(core: &Moves, kind: JobKind, ctx: &StepContext, ep: &str) -> StepResult {
     let url = format!("{}/admin/routing/reload", ep.trim_end_matches('/'));
-    let answer = instances::effect(&core.gates.http, &url, &ctx.forward(), "resume_failed").await?;
+    let answer = instances::effect(&core.gates.http, &url, &ctx.forward(), "reload_failed").await?;
     let (placement, routing) = match kind {
         JobKind::ShardsSetState => {
             let r = ctx
