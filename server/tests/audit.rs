@@ -157,6 +157,13 @@ async fn every_privileged_route_appends_exactly_one_event() {
         .iter()
         .chain(policy::SERVER_FNS.iter())
         .filter(|p| p.audit.is_some())
+        // Moves need a live fleet and a plan: server/tests/moves.rs walks them.
+        .filter(|p| {
+            !p.path
+                .strip_prefix("/jobs/")
+                .and_then(model::jobs::JobKind::parse)
+                .is_some_and(|k| k.is_planned())
+        })
         .collect();
     assert_eq!(audited.len(), 12);
     // Jobs write events of their own as they end (`job.<kind>.finished`),
