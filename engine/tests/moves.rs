@@ -192,12 +192,22 @@ async fn create(
     hash: Option<String>,
 ) -> Result<Created, JobsError> {
     let key = format!("\"{}\"", rand::random::<u64>());
+    create_keyed(h, &key, kind, input, hash).await
+}
+
+async fn create_keyed(
+    h: &Harness,
+    key: &str,
+    kind: JobKind,
+    input: &serde_json::Value,
+    hash: Option<String>,
+) -> Result<Created, JobsError> {
     h.jobs
         .create(
             &caller(),
             kind,
             CreateRequest {
-                idempotency_key: Some(&key),
+                idempotency_key: Some(key),
                 method: "POST",
                 route: &format!("/admin/v1/jobs/{kind}"),
                 body: CreateJob {
@@ -478,9 +488,30 @@ async fn an_independent_placement_change_makes_the_plan_stale(store: Arc<dyn Sub
     // The other writer reloads the gateways too; then a fresh plan passes.
     reload_gateways(&h).await;
     settled(&h, "t-00002", "a0").await;
-    let (_, c) = start(&h, JobKind::TenantsMigrate, input).await.unwrap();
+    let plan = h
+        .jobs
+        .plan(&caller(), JobKind::TenantsMigrate, &input)
+        .await
+        .unwrap();
+    let hash = Some(plan.hash.clone());
+    let c = create_keyed(
+        &h,
+        "\"once\"",
+        JobKind::TenantsMigrate,
+        &input,
+        hash.clone(),
+    )
+    .await
+    .unwrap();
     let j = wait_terminal(&h.jobs, &c.job_id, Duration::from_secs(40)).await;
     assert_eq!(j.state, JobState::Succeeded, "{j:#?}");
+    // The job moved the revisions its plan read; a retry of the same
+    // request (its answer lost) still gets that job, not plan_stale.
+    let again = create_keyed(&h, "\"once\"", JobKind::TenantsMigrate, &input, hash)
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.job_id, c.job_id);
 }
 
 /// Each gate, failing on purpose through the simulator's knobs: the plan

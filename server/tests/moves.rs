@@ -93,12 +93,21 @@ async fn plan_then_job_at_the_rest_door() {
     // Rights: a viewer may not plan a move.
     let viewer = a.login("viewer");
     let (st, body) = post(&a, PLAN, &viewer, Some("t-00001"), None, input("a2")).await;
-    assert_eq!((st, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
     // Tenant scope: the header is required and must be the input's tenant.
     let (st, body) = post(&a, PLAN, &a.admin, None, None, input("a2")).await;
-    assert_eq!((st, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("tenant_required")));
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("tenant_required"))
+    );
     let (st, body) = post(&a, PLAN, &a.admin, Some("t-00002"), None, input("a2")).await;
-    assert_eq!((st, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("tenant_mismatch")));
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("tenant_mismatch"))
+    );
     // Bad input: a stable code, the field named, the value not echoed.
     for bad in [
         json!({ "input": { "tenant": "t-00001", "kind": "aggregate", "target": "NOT A SHARD" } }),
@@ -110,21 +119,44 @@ async fn plan_then_job_at_the_rest_door() {
         let (st, body) = post(&a, PLAN, &a.admin, Some("t-00001"), None, bad.clone()).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert_eq!(body["code"], "bad_request");
-        assert!(body["message"].as_str().unwrap().contains("input"), "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("input"),
+            "{body}"
+        );
         assert!(!body.to_string().contains("NOT A SHARD"));
     }
     let plan = unblocked_plan(&a, "a2").await;
     assert_eq!(plan["point_of_no_return"], "placement:aggregate");
-    assert!(plan["gates"].as_array().unwrap().iter().all(|g| g["pass"] == true));
+    assert!(plan["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|g| g["pass"] == true));
     let hash = plan["hash"].as_str().unwrap().to_owned();
     // No hash, a wrong hash: refused, nothing created.
     let body = json!({ "reason": "rebalance", "input": input("a2")["input"] });
-    let (st, b) = post(&a, JOB, &a.admin, Some("t-00001"), Some("\"k1\""), body.clone()).await;
-    assert_eq!((st, b["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "{b}");
+    let (st, b) = post(
+        &a,
+        JOB,
+        &a.admin,
+        Some("t-00001"),
+        Some("\"k1\""),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request")),
+        "{b}"
+    );
     let mut stale = body.clone();
     stale["plan_hash"] = json!("0".repeat(64));
     let (st, b) = post(&a, JOB, &a.admin, Some("t-00001"), Some("\"k2\""), stale).await;
-    assert_eq!((st, b["code"].as_str()), (StatusCode::CONFLICT, Some("plan_stale")), "{b}");
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (StatusCode::CONFLICT, Some("plan_stale")),
+        "{b}"
+    );
     // The plan's hash: 202, and the job runs the plan to success.
     let mut good = body.clone();
     good["plan_hash"] = json!(hash);
@@ -142,7 +174,11 @@ async fn plan_then_job_at_the_rest_door() {
     };
     assert_eq!(done["state"], "succeeded", "{done}");
     let names = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect()
     };
     assert_eq!(names(&done["steps"]), names(&plan["steps"]));
     let events: Vec<_> = a
@@ -152,11 +188,24 @@ async fn plan_then_job_at_the_rest_door() {
         .filter(|e| e.record.job_id.as_deref() == Some(id.as_str()))
         .map(|e| (e.record.action, e.record.outcome))
         .collect();
-    assert_eq!(events[0], ("job.tenants.migrate".to_owned(), model::audit::Outcome::Succeeded));
+    assert_eq!(
+        events[0],
+        (
+            "job.tenants.migrate".to_owned(),
+            model::audit::Outcome::Succeeded
+        )
+    );
     // A failing gate: 409 gate_failed, one denied event naming it, no job.
     let before = body_json(a.get("/admin/v1/jobs").await).await["total"].clone();
-    for i in fleet.instances().into_iter().filter(|i| i.shard.as_deref() == Some("a0")) {
-        let f = sim::Faults { down: true, ..sim::Faults::default() };
+    for i in fleet
+        .instances()
+        .into_iter()
+        .filter(|i| i.shard.as_deref() == Some("a0"))
+    {
+        let f = sim::Faults {
+            down: true,
+            ..sim::Faults::default()
+        };
         fleet.set_faults(&i.id, f).await.unwrap();
     }
     let start = Instant::now();
@@ -174,20 +223,46 @@ async fn plan_then_job_at_the_rest_door() {
         .iter()
         .filter(|g| g["pass"] == false)
         .collect();
-    assert!(failing.iter().any(|g| g["code"] == "gate_target_healthy" && g["observed"] == "down"), "{blocked}");
+    assert!(
+        failing
+            .iter()
+            .any(|g| g["code"] == "gate_target_healthy" && g["observed"] == "down"),
+        "{blocked}"
+    );
     let mut refused = json!({ "reason": "must be refused", "input": input("a0")["input"] });
     refused["plan_hash"] = blocked["hash"].clone();
     let (st, b) = post(&a, JOB, &a.admin, Some("t-00001"), Some("\"k4\""), refused).await;
-    assert_eq!((st, b["code"].as_str()), (StatusCode::CONFLICT, Some("gate_failed")), "{b}");
-    assert!(b["message"].as_str().unwrap().contains("gate_target_healthy"), "{b}");
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (StatusCode::CONFLICT, Some("gate_failed")),
+        "{b}"
+    );
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("gate_target_healthy"),
+        "{b}"
+    );
     let denied: Vec<_> = a
         .audit_events()
         .await
         .into_iter()
-        .filter(|e| e.record.action == "job.tenants.migrate" && e.record.outcome == model::audit::Outcome::Denied)
+        .filter(|e| {
+            e.record.action == "job.tenants.migrate"
+                && e.record.outcome == model::audit::Outcome::Denied
+        })
         .collect();
     assert_eq!(denied.len(), 1);
-    assert!(denied[0].record.detail.as_deref().unwrap_or("").contains("gate_target_healthy"));
+    assert!(denied[0]
+        .record
+        .detail
+        .as_deref()
+        .unwrap_or("")
+        .contains("gate_target_healthy"));
     assert_eq!(denied[0].record.tenant.as_deref(), Some("t-00001"));
-    assert_eq!(body_json(a.get("/admin/v1/jobs").await).await["total"], before);
+    assert_eq!(
+        body_json(a.get("/admin/v1/jobs").await).await["total"],
+        before
+    );
 }

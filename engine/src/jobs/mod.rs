@@ -415,6 +415,25 @@ impl Jobs {
             serde_json::to_value(&req.body).map_err(|e| JobsError::BadRequest(e.to_string()))?;
         let fingerprint = idempotency::fingerprint(req.method, req.route, &body);
         let wf = self.workflow(kind)?.clone();
+        // A retry of a create that was answered (the answer lost on the
+        // way) gets that answer, whatever moved since: check the key first.
+        let stores = self.stores().await?;
+        let scope = key(&idempotency::scope_key(
+            &identity.principal.sub,
+            req.method,
+            req.route,
+            &idem,
+        ))?;
+        let typed = TypedKv::<idempotency::Record>::new(stores.keys.clone());
+        if let Some((rec, _)) = typed.get(&scope).await? {
+            if rec.stage == idempotency::Stage::Done || rec.fingerprint != fingerprint {
+                if let Existing::Replay(created) =
+                    self.existing_claim(&typed, &scope, &fingerprint).await?
+                {
+                    return Ok(created);
+                }
+            }
+        }
         if origin == Origin::Client {
             check_client_input(caller, &req.body.input)?;
             if kind.is_planned() && req.body.plan_hash.is_none() {
@@ -448,14 +467,6 @@ impl Jobs {
             self.inner.actions.audit().append_or_log(rec).await;
             return Err(JobsError::GateFailed(message));
         }
-        let stores = self.stores().await?;
-        let scope = key(&idempotency::scope_key(
-            &identity.principal.sub,
-            req.method,
-            req.route,
-            &idem,
-        ))?;
-
         if !kind.waits_for_lock() {
             if let Some(holder) = self.lock_holder(&planned.target.lock_key()).await? {
                 return Err(JobsError::Locked(format!(
@@ -476,7 +487,6 @@ impl Jobs {
             since_ms: now,
             response: None,
         };
-        let typed = TypedKv::<idempotency::Record>::new(stores.keys.clone());
         let (claim, claim_rev) = match typed.create(&scope, &claim).await {
             Ok(rev) => (claim, rev),
             Err(StoreError::AlreadyExists | StoreError::Conflict { .. }) => {
