@@ -145,7 +145,8 @@ async fn setup(shards: usize, tenants: usize, max_draining: usize) -> Setup {
         },
     );
     let _ = cell.set(jobs.clone());
-    let _ = jobs.start();
+    // Detached: the runner lives as long as the test runtime.
+    drop(jobs.start());
     Setup {
         fleet,
         jobs,

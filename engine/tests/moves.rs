@@ -96,7 +96,8 @@ async fn harness(store: Arc<dyn Substrate>, tenants: usize) -> Harness {
         &fleet_service,
         DocWriter::files(fleet.placement_path.clone(), fleet.routing_path.clone()),
     );
-    let _ = jobs.start();
+    // Detached: the runner lives as long as the test runtime.
+    drop(jobs.start());
     Harness {
         fleet,
         fleet_service,

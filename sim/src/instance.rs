@@ -250,11 +250,9 @@ impl Instance {
             let t = &mut *guard;
             for (id, tenant) in t.by_id.iter_mut() {
                 match tenant.state {
-                    TenantState::Draining if !f.stuck_drain => {
-                        if tenant.since.elapsed() >= drain {
-                            tenant.state = TenantState::Drained;
-                            tenant.inflight = 0;
-                        }
+                    TenantState::Draining if !f.stuck_drain && tenant.since.elapsed() >= drain => {
+                        tenant.state = TenantState::Drained;
+                        tenant.inflight = 0;
                     }
                     TenantState::Active => {
                         *t.requests.entry((id.clone(), 200)).or_default() +=
