@@ -33,6 +33,9 @@ pub struct Thresholds {
     /// A target whose 5xx share is above this refuses a move (and fails
     /// the post-check of the tenant's own requests).
     pub max_error_ratio: f64,
+    /// An instance behind the current revisions for longer than this
+    /// refuses moves (shorter: it is loading a write that just happened).
+    pub reload_grace: std::time::Duration,
 }
 
 impl Default for Thresholds {
@@ -42,6 +45,7 @@ impl Default for Thresholds {
             max_source_inflight: 100,
             max_draining_tenants: 10,
             max_error_ratio: 0.05,
+            reload_grace: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -220,7 +224,9 @@ impl Gate for ShardErrorRate {
     }
 }
 
-/// No probed instance of these kinds is behind the current revisions.
+/// No probed instance of these kinds has been behind the current
+/// revisions for longer than the grace (a write a moment ago is still
+/// being loaded; an instance stuck on an old revision is not).
 pub struct RoutingLoaded {
     pub kinds: Vec<ServiceKind>,
 }
@@ -233,10 +239,16 @@ impl Gate for RoutingLoaded {
 
     async fn check(&self, cx: &GateContext, _: &Forward) -> Vec<GateCheck> {
         let snap = cx.fleet.health();
+        let grace = cx.thresholds.reload_grace.as_millis() as u64;
+        let now = crate::fleet::now_ms();
         let behind: Vec<&str> = snap
             .instances
             .iter()
-            .filter(|i| self.kinds.contains(&i.kind) && i.not_reloaded)
+            .filter(|i| self.kinds.contains(&i.kind))
+            .filter(|i| {
+                i.behind_since_ms
+                    .is_some_and(|since| now.saturating_sub(since) >= grace)
+            })
             .map(|i| i.endpoint.as_str())
             .collect();
         let kinds: Vec<&str> = self.kinds.iter().map(|k| k.as_str()).collect();
@@ -245,11 +257,14 @@ impl Gate for RoutingLoaded {
             kinds.join("+"),
             behind.is_empty(),
             &behind,
-            Vec::<String>::new(),
+            serde_json::json!({ "behind_for_at_most_ms": grace }),
             if behind.is_empty() {
-                "every instance has the current revisions loaded".to_owned()
+                "every instance has the current revisions loaded (or is loading them)".to_owned()
             } else {
-                format!("{} instances have not reloaded", behind.len())
+                format!(
+                    "{} instances have not reloaded for {grace} ms or more",
+                    behind.len()
+                )
             },
         )]
     }

@@ -126,7 +126,10 @@ fn jobs_for(store: &Arc<dyn Substrate>, fleet: &FleetService, writer: DocWriter)
             fleet: fleet.clone(),
             http: GatewayClient::new("http://127.0.0.1:1", Duration::from_secs(2)).unwrap(),
             jobs: cell.clone(),
-            thresholds: Thresholds::default(),
+            thresholds: Thresholds {
+                reload_grace: Duration::from_millis(1_000),
+                ..Thresholds::default()
+            },
         },
         writer,
         settings: MoveSettings {

@@ -355,10 +355,12 @@ pub fn parse_instance_step<'a>(verb: &str, name: &'a str) -> Option<(ServiceKind
 const ATTEMPTS: u32 = 3;
 
 fn preflight() -> PlanStep {
+    // Read-only, so safe to run again after a crash; a failing gate is
+    // final, not retried.
     PlanStep::new(
         step::PREFLIGHT.into(),
         Phase::Reversible,
-        1,
+        ATTEMPTS,
         "check every gate again, before any side effect".into(),
     )
 }

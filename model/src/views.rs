@@ -243,6 +243,10 @@ pub struct InstanceHealth {
     /// (`None` until two probes read the counters; 0 without traffic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_ratio: Option<f64>,
+    /// Since when (Unix ms) the instance has been `not_reloaded` without a
+    /// break (`None`: it is not behind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind_since_ms: Option<u64>,
 }
 
 /// How many probes of one endpoint `InstanceHealth::recent_latency_ms` keeps.
@@ -259,6 +263,11 @@ impl InstanceHealth {
         let excess = recent.len().saturating_sub(RECENT_PROBES);
         recent.drain(..excess);
         self.recent_latency_ms = recent;
+        self.behind_since_ms = self.not_reloaded.then(|| {
+            previous
+                .and_then(|p| p.behind_since_ms)
+                .unwrap_or(self.checked_at_ms)
+        });
         let before = previous.and_then(|p| p.request_counts);
         self.error_ratio = match (before, self.request_counts) {
             // A restart resets counters: no ratio from that pair.
@@ -350,6 +359,7 @@ mod tests {
             recent_latency_ms: vec![],
             request_counts: None,
             error_ratio: None,
+            behind_since_ms: None,
         };
         let first = probe(Some(5)).with_history(None);
         assert_eq!(first.recent_latency_ms, [Some(5)]);
@@ -390,6 +400,33 @@ mod tests {
         let restarted = probe(Some((5.0, 0.0))).with_history(Some(&idle));
         assert_eq!(restarted.error_ratio, None, "counters reset");
         assert_eq!(probe(None).with_history(Some(&idle)).error_ratio, None);
+    }
+
+    #[test]
+    fn behind_since_is_when_an_instance_fell_behind_without_a_break() {
+        let probe = |behind: bool, at: u64| InstanceHealth {
+            not_reloaded: behind,
+            checked_at_ms: at,
+            ..serde_json::from_value(serde_json::json!({
+                "kind": "runner", "shard": "s1", "endpoint": "http://r1",
+                "status": "healthy", "latency_ms": null, "version": null,
+                "git_sha": null, "loaded_placement_revision": null,
+                "loaded_routing_revision": null, "current_placement_revision": 0,
+                "current_routing_revision": 0, "not_reloaded": false,
+                "draining_tenants": [], "last_error": null, "checked_at_ms": 1,
+            }))
+            .unwrap()
+        };
+        let a = probe(true, 100).with_history(None);
+        assert_eq!(a.behind_since_ms, Some(100));
+        let b = probe(true, 200).with_history(Some(&a));
+        assert_eq!(b.behind_since_ms, Some(100));
+        let c = probe(false, 300).with_history(Some(&b));
+        assert_eq!(c.behind_since_ms, None);
+        assert_eq!(
+            probe(true, 400).with_history(Some(&c)).behind_since_ms,
+            Some(400)
+        );
     }
 
     #[test]

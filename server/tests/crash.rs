@@ -597,3 +597,255 @@ async fn two_replicas_share_500_jobs_and_a_paused_one_is_fenced() {
         taken["state"]
     );
 }
+
+/// 100 migrations (a0 → a1), created and run while the control plane is
+/// killed at random moments (and, on NATS, the NATS server too): after the
+/// last restart every migration completed or was walked back, every
+/// tenant is placed exactly once where its job says, and no drain, resume,
+/// reload or placement write happened twice — counted at the simulated
+/// instances and in the placement file's revisions.
+async fn migrations_survive_kill_9(
+    label: &str,
+    fleet: &sim::Fleet,
+    control: &mut Control,
+    mut nats: Option<&mut Nats>,
+) {
+    let token = fleet
+        .iam()
+        .login("admin", "admin-dev-password")
+        .unwrap()
+        .access_token;
+    let before: model::fleet::PlacementDoc =
+        serde_json::from_slice(&std::fs::read(&fleet.placement_path).unwrap()).unwrap();
+    control.start().await;
+    let mut chaos = Chaos::new();
+    eprintln!("{label} migrations: chaos seed {}", chaos.seed);
+    let auth = format!("Bearer {token}");
+    let tenants: Vec<String> = (0..JOBS).map(|i| format!("t-{:05}", 2 * i)).collect();
+    let mut acked: Vec<(String, String)> = Vec::new();
+    for (n, tenant) in tenants.iter().enumerate() {
+        let input = serde_json::json!({ "tenant": tenant, "kind": "aggregate", "target": "a1" });
+        let headers = [
+            ("Authorization", auth.as_str()),
+            ("x-tenant-id", tenant.as_str()),
+        ];
+        let mut attempt = 0;
+        let id = 'tenant: loop {
+            chaos.maybe(control, &mut nats).await;
+            attempt += 1;
+            let plan = test_support::request_with(
+                "POST",
+                control.addr,
+                "/admin/v1/plans/tenants.migrate",
+                &headers,
+                &serde_json::json!({ "input": input }).to_string(),
+            )
+            .await;
+            let plan: serde_json::Value = match plan {
+                Ok((200, b)) => serde_json::from_str(&b).unwrap(),
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            if plan["blocked"] == true {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            // One key per plan; an unknown outcome is retried with it.
+            let key = format!("\"mig-{label}-{n}-{attempt}\"");
+            let body = serde_json::json!({
+                "reason": "crash test", "input": input, "plan_hash": plan["hash"],
+            })
+            .to_string();
+            let mut kh = headers.to_vec();
+            kh.push(("Idempotency-Key", key.as_str()));
+            loop {
+                match test_support::request_with(
+                    "POST",
+                    control.addr,
+                    "/admin/v1/jobs/tenants.migrate",
+                    &kh,
+                    &body,
+                )
+                .await
+                {
+                    Ok((202, b)) => {
+                        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+                        break 'tenant v["id"].as_str().unwrap().to_owned();
+                    }
+                    // Definitive refusals: nothing was created; plan again.
+                    Ok((409, b)) if b.contains("plan_stale") || b.contains("gate_failed") => {
+                        continue 'tenant
+                    }
+                    Ok((409 | 503 | 504, _)) | Err(_) => {
+                        chaos.maybe(control, &mut nats).await;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Ok((s, b)) => panic!("create {tenant}: {s} {b}"),
+                }
+            }
+        };
+        acked.push((tenant.clone(), id));
+    }
+    let kill_until = Instant::now() + Duration::from_secs(6);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut jobs: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    loop {
+        if Instant::now() < kill_until {
+            chaos.maybe(control, &mut nats).await;
+        }
+        for (_, id) in &acked {
+            if jobs
+                .get(id)
+                .is_some_and(|j| is_terminal(j["state"].as_str().unwrap_or("")))
+            {
+                continue;
+            }
+            if let Some(j) = get_json(control, &token, &format!("/admin/v1/jobs/{id}")).await {
+                jobs.insert(id.clone(), j);
+            }
+        }
+        let open = acked
+            .iter()
+            .filter(|(_, id)| {
+                !jobs
+                    .get(id)
+                    .is_some_and(|j| is_terminal(j["state"].as_str().unwrap_or("")))
+            })
+            .count();
+        if open == 0 && Instant::now() >= kill_until {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let stuck: Vec<String> = acked
+                .iter()
+                .filter_map(|(_, id)| jobs.get(id))
+                .filter(|j| !is_terminal(j["state"].as_str().unwrap_or("")))
+                .map(|j| {
+                    let at: Vec<String> = j["steps"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|s| s["state"] != "succeeded" && s["state"] != "pending")
+                        .map(|s| {
+                            format!(
+                                "{} {} x{} {}",
+                                s["name"], s["state"], s["attempts"], s["error"]
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "{} {} lease {} waiting {}: {at:?}",
+                        j["id"], j["state"], j["lease"], j["waiting_for"]
+                    )
+                })
+                .collect();
+            panic!(
+                "{open} migrations not terminal after {} kills (seed {}): {stuck:#?}",
+                chaos.kills, chaos.seed
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(chaos.kills >= 3, "killed {} times", chaos.kills);
+    let after: model::fleet::PlacementDoc =
+        serde_json::from_slice(&std::fs::read(&fleet.placement_path).unwrap()).unwrap();
+    let mut moved = 0u64;
+    for (tenant, id) in &acked {
+        let j = &jobs[id];
+        let placed = j["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "placement:aggregate")
+            .is_some_and(|s| s["state"] == "succeeded");
+        let now = after
+            .aggregate_placement
+            .tenants
+            .get(&model::fleet::TenantId::parse(tenant).unwrap())
+            .map(|s| s.as_str().to_owned());
+        match j["state"].as_str().unwrap() {
+            "succeeded" => assert_eq!(now.as_deref(), Some("a1"), "{tenant}: {j}"),
+            // Walked back before the point of no return: still on a0.
+            _ if !placed => assert_eq!(now.as_deref(), Some("a0"), "{tenant}: {j}"),
+            _ => assert_eq!(now.as_deref(), Some("a1"), "{tenant}: {j}"),
+        }
+        if now.as_deref() == Some("a1") {
+            moved += 1;
+        }
+    }
+    let succeeded = jobs.values().filter(|j| j["state"] == "succeeded").count();
+    // One placement write per moved tenant: none repeated, none lost.
+    assert_eq!(after.revision - before.revision, moved, "placement writes");
+    // Every drain, resume, reload and undo applied once at the instances.
+    let (mut effects, mut retried) = (0, 0);
+    for (inst, by_marker) in fleet.effects() {
+        for (marker, e) in by_marker {
+            assert_eq!(e.applied, 1, "{inst} {marker}: {e:?}");
+            effects += 1;
+            retried += e.requests.saturating_sub(1);
+        }
+    }
+    eprintln!(
+        "{label}: {JOBS} migrations, {succeeded} succeeded, {moved} tenants moved, {} kills of control ({} starts), {} NATS restarts, {effects} effects each applied once ({retried} repeats deduplicated)",
+        chaos.kills, control.starts, chaos.nats_restarts
+    );
+    assert!(succeeded > 0, "no migration succeeded");
+}
+
+async fn migration_fleet(dir: &Path) -> sim::Fleet {
+    let topo = sim::Topology {
+        workers: vec![model::fleet::ServiceKind::Aggregate],
+        gateways: 1,
+        shards: 2,
+        replicas: 1,
+        tenants: 2 * JOBS,
+        ..sim::Topology::default()
+    };
+    let fleet = sim::Fleet::start(&topo, dir, 0).await.unwrap();
+    for i in fleet.instances() {
+        let f = sim::Faults {
+            drain_ms: 200,
+            ..sim::Faults::default()
+        };
+        fleet.set_faults(&i.id, f).await.unwrap();
+    }
+    fleet
+}
+
+fn migration_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("CONTROL_GATES_MAX_DRAINING_TENANTS", "1000".into()),
+        ("CONTROL_MOVES_POLL_MS", "50".into()),
+        ("CONTROL_MOVES_ERROR_WINDOW_MS", "200".into()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_migrations_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = migration_fleet(&dir.path().join("fleet")).await;
+    let mut control = Control::new(&dir.path().join("data"), &fleet, migration_env());
+    migrations_survive_kill_9("embedded", &fleet, &mut control, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_migrations_survive_kill_9_and_a_nats_restart() {
+    if test_support::nats_url("nats_migrations_survive_kill_9_and_a_nats_restart").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = migration_fleet(&dir.path().join("fleet")).await;
+    let nats_dir = dir.path().join("nats");
+    std::fs::create_dir_all(&nats_dir).unwrap();
+    let mut nats = Nats::start(&nats_dir);
+    let mut env = migration_env();
+    env.push(("CONTROL_STORE_BACKEND", "nats".into()));
+    env.push((
+        "CONTROL_NATS_URL",
+        format!("nats://127.0.0.1:{}", nats.port),
+    ));
+    let mut control = Control::new(&dir.path().join("data"), &fleet, env);
+    migrations_survive_kill_9("nats", &fleet, &mut control, Some(&mut nats)).await;
+}

@@ -274,6 +274,7 @@ async fn probe(
         recent_latency_ms: Vec::new(),
         request_counts: None,
         error_ratio: None,
+        behind_since_ms: None,
     };
     let (hu, ru, mu) = (
         format!("{base}/health"),

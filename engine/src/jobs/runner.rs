@@ -520,7 +520,24 @@ async fn run_step(
     wf: &Arc<dyn Workflow>,
     i: usize,
 ) -> Result<(), WriteError> {
-    let was_waiting = handle.job().await.state == JobState::Waiting;
+    let current = handle.job().await;
+    if let Some(s) = current.steps.get(i) {
+        if s.state == model::jobs::StepState::Running && s.attempts >= s.max_attempts {
+            // Its runner died in the step's last attempt: the effect of that
+            // attempt is unknown and no attempt is left. Fail the step (the
+            // job then walks back, or ends failed past its point of no
+            // return) instead of leaving it running for ever.
+            let e = StepError::new(
+                "interrupted",
+                "the runner stopped during the last attempt of this step",
+            );
+            handle
+                .write(stores, |j| j.step_failed(i, e.clone(), false, now_ms()))
+                .await?;
+            return Ok(());
+        }
+    }
+    let was_waiting = current.state == JobState::Waiting;
     let (attempt, job) = handle.write(stores, |j| j.start_step(i, now_ms())).await?;
     if was_waiting {
         jobs.inner()

@@ -144,6 +144,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("gates", "max_source_inflight", Kind::Int),
     ("gates", "max_draining_tenants", Kind::Int),
     ("gates", "max_error_ratio", Kind::Float),
+    ("gates", "reload_grace_ms", Kind::Int),
 ];
 
 /// `CONTROL_*` variables that are not config keys: the config file path,

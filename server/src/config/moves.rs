@@ -38,6 +38,9 @@ pub struct GatesConfig {
     pub max_draining_tenants: u64,
     /// The largest share (0..=1) of 5xx answers a target may have.
     pub max_error_ratio: f64,
+    /// How long an instance may stay behind the current revisions before
+    /// it refuses moves.
+    pub reload_grace_ms: u64,
 }
 
 impl Default for GatesConfig {
@@ -48,6 +51,7 @@ impl Default for GatesConfig {
             max_source_inflight: t.max_source_inflight,
             max_draining_tenants: t.max_draining_tenants as u64,
             max_error_ratio: t.max_error_ratio,
+            reload_grace_ms: t.reload_grace.as_millis() as u64,
         }
     }
 }
@@ -59,6 +63,7 @@ impl GatesConfig {
             max_source_inflight: self.max_source_inflight,
             max_draining_tenants: self.max_draining_tenants as usize,
             max_error_ratio: self.max_error_ratio,
+            reload_grace: std::time::Duration::from_millis(self.reload_grace_ms),
         }
     }
 }
