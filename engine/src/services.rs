@@ -21,3 +21,32 @@ pub struct Services {
     pub audit: Arc<AuditLog>,
     pub jobs: Jobs,
 }
+
+impl Services {
+    /// A page of tenants, each with its unfinished job (if any).
+    pub fn tenants(&self, q: &model::views::TenantQuery) -> model::views::TenantPage {
+        let mut page = self.fleet.tenants(q);
+        for row in &mut page.items {
+            row.job = self.jobs.active_on(&model::jobs::Target::Tenant {
+                tenant: row.tenant.clone(),
+            });
+        }
+        page
+    }
+
+    /// Every placement map, each shard with the tenants moving off or onto it.
+    pub fn placements(&self) -> Vec<model::views::PlacementOverview> {
+        let mut all = self.fleet.placements();
+        for p in &mut all {
+            let moving = self.jobs.moving(p.kind);
+            for s in &mut p.shards {
+                s.moving = moving
+                    .iter()
+                    .filter(|m| m.from == s.shard || m.to == s.shard)
+                    .cloned()
+                    .collect();
+            }
+        }
+        all
+    }
+}

@@ -835,6 +835,15 @@ pub struct JobPage {
     pub page_size: usize,
 }
 
+/// An unfinished job on a target, as lists show it next to the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ActiveJob {
+    pub id: JobId,
+    pub kind: JobKind,
+    pub state: JobState,
+}
+
 /// The body of `POST /jobs/{kind}`: why, and the kind's own input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

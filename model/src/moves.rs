@@ -159,6 +159,16 @@ pub struct ShardStateInput {
     pub state: ShardState,
 }
 
+/// A tenant being moved right now (an unfinished `tenants.migrate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Moving {
+    pub tenant: TenantId,
+    pub from: ShardId,
+    pub to: ShardId,
+    pub job: JobId,
+}
+
 /// A step as a plan shows it: the job runs exactly these, in this order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

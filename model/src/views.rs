@@ -117,6 +117,9 @@ pub struct ShardSummary {
     pub is_default: bool,
     pub state: Option<ShardState>,
     pub endpoints: Vec<EndpointSummary>,
+    /// Tenants moving off or onto this shard right now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moving: Vec<crate::moves::Moving>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +187,9 @@ pub struct TenantPlacement {
 pub struct TenantRow {
     pub tenant: TenantId,
     pub placements: Vec<TenantPlacement>,
+    /// The unfinished job on this tenant, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<crate::jobs::ActiveJob>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

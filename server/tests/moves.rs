@@ -27,7 +27,7 @@ async fn fleet_app() -> (TestApp, sim::Fleet, tempfile::TempDir) {
     let fleet = sim::Fleet::start(&topo, dir.path(), 0).await.unwrap();
     for i in fleet.instances() {
         let f = sim::Faults {
-            drain_ms: 200,
+            drain_ms: 800,
             ..sim::Faults::default()
         };
         fleet.set_faults(&i.id, f).await.unwrap();
@@ -163,6 +163,31 @@ async fn plan_then_job_at_the_rest_door() {
     let (st, job) = post(&a, JOB, &a.admin, Some("t-00001"), Some("\"k3\""), good).await;
     assert_eq!(st, StatusCode::ACCEPTED, "{job}");
     let id = job["id"].as_str().unwrap().to_owned();
+    // While it runs, the tenant list names the job and its source shard
+    // lists the tenant as moving.
+    let start = Instant::now();
+    loop {
+        let page = body_json(a.get("/admin/v1/tenants?q=t-00001").await).await;
+        let placement = body_json(a.get("/admin/v1/placement").await).await;
+        let listed = page["items"][0]["job"]["id"] == id.as_str();
+        let moving = placement.as_array().unwrap().iter().any(|p| {
+            p["shards"].as_array().unwrap().iter().any(|s| {
+                s["shard"] == "a1"
+                    && s["moving"].as_array().is_some_and(|m| {
+                        m.iter()
+                            .any(|m| m["tenant"] == "t-00001" && m["to"] == "a2")
+                    })
+            })
+        });
+        if listed && moving {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{page} {placement}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let start = Instant::now();
     let done = loop {
         let j = body_json(a.get(&format!("/admin/v1/jobs/{id}")).await).await;
@@ -173,6 +198,21 @@ async fn plan_then_job_at_the_rest_door() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(done["state"], "succeeded", "{done}");
+    test_support::eventually(
+        "the list forgets the finished job",
+        Duration::from_secs(5),
+        || {
+            a.state
+                .engine
+                .jobs
+                .active_on(&model::jobs::Target::Tenant {
+                    tenant: model::fleet::TenantId::parse("t-00001").unwrap(),
+                })
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
     let names = |v: &serde_json::Value| -> Vec<String> {
         v.as_array()
             .unwrap()

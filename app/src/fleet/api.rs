@@ -24,13 +24,13 @@ pub async fn get_fleet_health(query: InstanceQuery) -> Result<FleetHealthPage, A
 #[server(client = crate::support::client::IdClient, endpoint = "fleet/placements")]
 pub async fn get_placements() -> Result<Vec<PlacementOverview>, AppError> {
     guard(<GetPlacements as server_fn::ServerFn>::PATH).await?;
-    Ok(fleet()?.placements())
+    Ok(crate::support::guard::engine()?.placements())
 }
 
 #[server(client = crate::support::client::IdClient, endpoint = "fleet/tenants")]
 pub async fn list_tenants(query: TenantQuery) -> Result<TenantPage, AppError> {
     guard(<ListTenants as server_fn::ServerFn>::PATH).await?;
-    Ok(fleet()?.tenants(&query))
+    Ok(crate::support::guard::engine()?.tenants(&query))
 }
 
 #[server(client = crate::support::client::IdClient, endpoint = "fleet/tenant")]

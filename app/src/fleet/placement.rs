@@ -61,6 +61,13 @@ pub fn PlacementPage() -> impl IntoView {
                                                 <td data-testid="tenant-count">{s.tenant_count}</td>
                                                 <td><Badge tone=tone>{label}</Badge></td>
                                                 <td>
+                                                    {(!s.moving.is_empty()).then({ let moving = s.moving.clone(); move || view! {
+                                                        <ul class="moving" data-testid="moving">
+                                                            {moving.into_iter().map(|m| view! {
+                                                                <li><a href=crate::jobs::job_href(m.job.as_str())>{format!("{} {} → {}", m.tenant, m.from, m.to)}</a></li>
+                                                            }).collect_view()}
+                                                        </ul>
+                                                    }})}
                                                     {s.endpoints.into_iter().map(|e| view! {
                                                         <span class="endpoint">{e.url}" "<Badge tone=health_tone(e.status)>{e.status.as_str()}</Badge></span>
                                                     }).collect_view()}

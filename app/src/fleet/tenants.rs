@@ -74,6 +74,13 @@ pub fn TenantsPage() -> impl IntoView {
                             };
                             cells.push(Cell::Badge(health_tone(pl.health), label));
                         }
+                        cells.push(match row.job {
+                            Some(j) => Cell::Link(
+                                crate::jobs::job_href(j.id.as_str()),
+                                format!("{} ({})", j.kind, j.state.as_str()),
+                            ),
+                            None => Cell::Text(String::new()),
+                        });
                         cells
                     })
                     .collect()
@@ -109,7 +116,7 @@ pub fn TenantsPage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="muted">"Loading tenants…"</p> }>
                 <DataTable
                     caption="Tenants and their shard per service kind (paged on the server)"
-                    columns=vec![Column { label: "Tenant", sortable: true }, Column { label: "Aggregate", sortable: true }, Column { label: "Projection", sortable: true }, Column { label: "Runner", sortable: true }]
+                    columns=vec![Column { label: "Tenant", sortable: true }, Column { label: "Aggregate", sortable: true }, Column { label: "Projection", sortable: true }, Column { label: "Runner", sortable: true }, Column { label: "Running job", sortable: false }]
                     rows=rows
                     total=total
                     sort=sort

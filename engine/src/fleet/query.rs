@@ -48,6 +48,7 @@ pub fn placement_overview(
         .map(|s| {
             let route = routes.and_then(|r| r.get(&s));
             ShardSummary {
+                moving: Vec::new(),
                 tenant_count: counts.get(&s).copied().unwrap_or(0),
                 is_default: map.default_shard.as_ref() == Some(&s),
                 state: route.map(|r| r.state),
@@ -88,6 +89,7 @@ pub fn placement_overview(
 
 fn row(state: &FleetState, snap: &FleetSnapshot, t: &TenantId) -> TenantRow {
     TenantRow {
+        job: None,
         tenant: t.clone(),
         placements: ServiceKind::WORKERS
             .into_iter()

@@ -218,6 +218,15 @@ pub(crate) struct Inner {
     me: String,
     changes: broadcast::Sender<JobChange>,
     metrics: Arc<JobMetrics>,
+    /// Every unfinished job by target (`Target`'s display form), from the
+    /// change feed: what lists show next to a tenant or a shard.
+    active: std::sync::RwLock<BTreeMap<String, ActiveEntry>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct ActiveEntry {
+    pub(crate) job: model::jobs::ActiveJob,
+    pub(crate) input: serde_json::Value,
 }
 
 #[derive(Clone)]
@@ -252,6 +261,7 @@ impl Jobs {
                 me: format!("r-{}", random_hex()),
                 changes,
                 metrics: Arc::new(JobMetrics::default()),
+                active: std::sync::RwLock::new(BTreeMap::new()),
             }),
         }
     }
@@ -804,6 +814,54 @@ impl Jobs {
             })
             .await?;
         result
+    }
+
+    /// Records a job write in the index of unfinished jobs by target.
+    pub(crate) fn note_active(&self, job: &Job) {
+        let mut active = self.inner.active.write().unwrap_or_else(|p| p.into_inner());
+        let key = job.target.to_string();
+        if job.state.is_terminal() {
+            if active.get(&key).is_some_and(|a| a.job.id == job.id) {
+                active.remove(&key);
+            }
+        } else {
+            active.insert(
+                key,
+                ActiveEntry {
+                    job: model::jobs::ActiveJob {
+                        id: job.id.clone(),
+                        kind: job.kind,
+                        state: job.state,
+                    },
+                    input: job.input.clone(),
+                },
+            );
+        }
+    }
+
+    /// The unfinished job on a tenant, as this replica's feed saw it.
+    pub fn active_on(&self, target: &model::jobs::Target) -> Option<model::jobs::ActiveJob> {
+        let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
+        active.get(&target.to_string()).map(|a| a.job.clone())
+    }
+
+    /// The tenants of `kind` being migrated right now.
+    pub fn moving(&self, kind: model::fleet::ServiceKind) -> Vec<model::moves::Moving> {
+        let active = self.inner.active.read().unwrap_or_else(|p| p.into_inner());
+        active
+            .values()
+            .filter(|a| a.job.kind == JobKind::TenantsMigrate)
+            .filter_map(|a| {
+                let i: model::moves::MigrateInput = serde_json::from_value(a.input.clone()).ok()?;
+                let from = i.source.filter(|_| i.kind == kind)?;
+                Some(model::moves::Moving {
+                    tenant: i.tenant,
+                    from,
+                    to: i.target,
+                    job: a.job.id.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Every job write, live (this replica's view of the `jobs` watch).

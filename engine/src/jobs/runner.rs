@@ -100,6 +100,7 @@ async fn follow_feed(jobs: Jobs, shared: Arc<Shared>) {
                 continue;
             };
             note(&jobs, &shared, &change);
+            jobs.note_active(&change.job);
             let _ = jobs.inner().changes.send(change);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -32,7 +32,7 @@ pub fn doors() -> Vec<Door> {
 #[utoipa::path(get, path = "/placement", operation_id = "placement.list", tag = "fleet",
     responses((status = 200, description = "One overview per worker kind", body = Vec<PlacementOverview>)))]
 pub async fn placements(State(s): State<AppState>) -> Json<Vec<PlacementOverview>> {
-    Json(s.engine.fleet.placements())
+    Json(s.engine.placements())
 }
 
 /// One kind's placement map.
@@ -62,7 +62,7 @@ pub async fn tenants(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<TenantQuery>,
 ) -> Result<Json<TenantPage>, ApiError> {
-    Ok(Json(s.engine.fleet.tenants(&q)))
+    Ok(Json(s.engine.tenants(&q)))
 }
 
 /// One tenant: its placement per kind and its instances.
