@@ -15,19 +15,22 @@ async function quickDrains(request: any, extra: Record<string, any> = {}, only?:
   }
 }
 
-/// Opens a move dialog until its plan is shown unblocked (the error-ratio
-/// gate needs two probes of each instance after start).
-async function openUnblocked(page: any, button: string) {
+/// Opens a move dialog until its plan is shown (un)blocked: the gates read
+/// the health probes, which see a fault (or the error ratios after start)
+/// within a probe interval or two.
+async function openUntil(page: any, button: string, blocked: boolean) {
   for (let i = 0; i < 30; i++) {
     await page.getByTestId(button).click();
     const plan = page.getByTestId("plan");
     await expect(plan).toBeVisible({ timeout: 10_000 });
-    if ((await plan.getAttribute("data-blocked")) === "false") return plan;
+    if ((await plan.getAttribute("data-blocked")) === String(blocked)) return plan;
     await page.keyboard.press("Escape");
     await page.waitForTimeout(1_000);
   }
-  throw new Error(`${button}: the plan stayed blocked`);
+  throw new Error(`${button}: the plan never became ${blocked ? "blocked" : "unblocked"}`);
 }
+
+const openUnblocked = (page: any, button: string) => openUntil(page, button, false);
 
 test("migrate a tenant from its detail page: plan, reason, live progress, new shard", async ({ page, problems, request }) => {
   test.setTimeout(120_000);
@@ -65,9 +68,7 @@ test("a blocked migration shows its failing gate with the observed value", async
     await hydrated(page);
     await page.getByTestId("migrate-kind").selectOption("runner");
     await page.getByTestId("migrate-target").fill("r3");
-    await page.getByTestId("migrate-tenant-button").click();
-    const plan = page.getByTestId("plan");
-    await expect(plan).toHaveAttribute("data-blocked", "true", { timeout: 15_000 });
+    const plan = await openUntil(page, "migrate-tenant-button", true);
     await expect(plan.getByTestId("plan-blocked")).toBeVisible();
     const gate = plan.locator("tr[data-gate='gate_target_healthy'][data-pass='false']").first();
     await expect(gate).toContainText("unready");

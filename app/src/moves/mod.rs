@@ -28,6 +28,9 @@ pub fn MoveLauncher(
     let key = RwSignal::new(String::new());
     let failure = RwSignal::new(None::<String>);
     let plan = RwSignal::new(None::<Result<Plan, String>>);
+    // The input as planned: the job is created from it (the plan's own
+    // `input` holds fields only the engine may set).
+    let asked = RwSignal::new(serde_json::Value::Null);
     let toasts = use_toasts();
     let navigate = use_navigate();
     let fetch = Action::new_local(move |input: &serde_json::Value| {
@@ -41,6 +44,7 @@ pub fn MoveLauncher(
     let run = Action::new_local(move |(k, reason): &(String, String)| {
         let navigate = navigate.clone();
         let current = plan.get_untracked();
+        let asked = asked.get_untracked();
         let (k, reason) = (k.clone(), reason.clone());
         async move {
             let Some(Ok(p)) = current else {
@@ -53,7 +57,7 @@ pub fn MoveLauncher(
                 failure.set(Some("A gate failed: this plan cannot be started.".into()));
                 return;
             }
-            match api::create_move(kind, p.input.to_string(), p.hash.clone(), k, reason).await {
+            match api::create_move(kind, asked.to_string(), p.hash.clone(), k, reason).await {
                 Ok(job) => {
                     open.set(false);
                     navigate(&crate::jobs::job_href(&job), Default::default());
@@ -74,7 +78,9 @@ pub fn MoveLauncher(
                 key.set(crate::jobs::launch::new_key());
                 failure.set(None);
                 plan.set(None);
-                fetch.dispatch_local(input.get_untracked());
+                let i = input.get_untracked();
+                asked.set(i.clone());
+                fetch.dispatch_local(i);
                 open.set(true);
             }
         >{label.clone()}</Button>
