@@ -850,7 +850,9 @@ pub struct ActiveJob {
 #[serde(deny_unknown_fields)]
 pub struct CreateJob {
     pub reason: String,
+    /// The kind's input object (absent: none).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub input: serde_json::Value,
     /// The hash of the plan the client was shown (required for planned
     /// kinds): the job is refused with `plan_stale` when it has moved.

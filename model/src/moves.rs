@@ -322,6 +322,7 @@ impl Plan {
 #[serde(deny_unknown_fields)]
 pub struct PlanRequest {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub input: serde_json::Value,
 }
 
