@@ -195,7 +195,7 @@ async fn plans() {
             .await
             .unwrap();
         all.push(t.elapsed());
-        moves = p.moves.len();
+        moves = p.moves().len();
     }
     println!(
         "plan tenants.migrate (1 tenant, 10,000 placed): p50 {:?}, p99 {:?} over {} plans",

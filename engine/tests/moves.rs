@@ -820,7 +820,7 @@ async fn an_evacuation_with_a_target_failing_midway_reports_each_tenant() {
     let input =
         json!({ "kind": "aggregate", "shard": "a0", "targets": ["a1", "a2"], "concurrency": 8 });
     let (plan, c) = start(&h, JobKind::ShardsEvacuate, input).await.unwrap();
-    assert_eq!(plan.moves.len(), 200);
+    assert_eq!(plan.moves().len(), 200);
     // Let some moves finish, then take a2 down.
     let t0 = Instant::now();
     loop {

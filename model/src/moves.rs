@@ -228,9 +228,6 @@ pub struct Plan {
     pub reverse: Option<Reverse>,
     /// A gate failed: a job with this plan is refused (`gate_failed`).
     pub blocked: bool,
-    /// For evacuations: the tenant moves, tenant → target shard.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub moves: BTreeMap<TenantId, ShardId>,
     /// SHA-256 (hex) over everything above except observed values.
     pub hash: String,
     /// When the state was observed (not hashed).
@@ -248,7 +245,6 @@ struct Hashed<'a> {
     revisions: &'a Revisions,
     point_of_no_return: &'a Option<String>,
     reverse: &'a Option<Reverse>,
-    moves: &'a BTreeMap<TenantId, ShardId>,
 }
 
 impl Plan {
@@ -261,7 +257,6 @@ impl Plan {
         gates: Vec<GateCheck>,
         revisions: Revisions,
         reverse: Option<Reverse>,
-        moves: BTreeMap<TenantId, ShardId>,
         observed_at_ms: u64,
     ) -> Self {
         let point_of_no_return = steps
@@ -279,7 +274,6 @@ impl Plan {
             point_of_no_return,
             reverse,
             blocked,
-            moves,
             hash: String::new(),
             observed_at_ms,
         };
@@ -301,7 +295,6 @@ impl Plan {
             revisions: &self.revisions,
             point_of_no_return: &self.point_of_no_return,
             reverse: &self.reverse,
-            moves: &self.moves,
         };
         // serde_json writes struct fields in order and maps sorted: stable.
         let bytes = serde_json::to_vec(&h).unwrap_or_default();
@@ -309,6 +302,15 @@ impl Plan {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    /// An evacuation's tenant moves (tenant → target), as its input fixes
+    /// them; empty for the other kinds.
+    pub fn moves(&self) -> BTreeMap<TenantId, ShardId> {
+        self.input
+            .get("moves")
+            .and_then(|m| serde_json::from_value(m.clone()).ok())
+            .unwrap_or_default()
     }
 
     pub fn step_specs(&self) -> Vec<StepSpec> {

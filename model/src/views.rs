@@ -383,19 +383,24 @@ mod tests {
         assert_eq!(h.recent_latency_ms[0], Some(3));
     }
 
+    /// A healthy probe with nothing else set.
+    fn bare() -> InstanceHealth {
+        serde_json::from_value(serde_json::json!({
+            "kind": "runner", "shard": "s1", "endpoint": "http://r1",
+            "status": "healthy", "latency_ms": null, "version": null,
+            "git_sha": null, "loaded_placement_revision": null,
+            "loaded_routing_revision": null, "current_placement_revision": 0,
+            "current_routing_revision": 0, "not_reloaded": false,
+            "draining_tenants": [], "last_error": null, "checked_at_ms": 1,
+        }))
+        .unwrap()
+    }
+
     #[test]
     fn error_ratio_is_the_share_of_5xx_between_two_probes() {
         let probe = |counts: Option<(f64, f64)>| InstanceHealth {
             request_counts: counts,
-            ..serde_json::from_value(serde_json::json!({
-                "kind": "runner", "shard": "s1", "endpoint": "http://r1",
-                "status": "healthy", "latency_ms": null, "version": null,
-                "git_sha": null, "loaded_placement_revision": null,
-                "loaded_routing_revision": null, "current_placement_revision": 0,
-                "current_routing_revision": 0, "not_reloaded": false,
-                "draining_tenants": [], "last_error": null, "checked_at_ms": 1,
-            }))
-            .unwrap()
+            ..bare()
         };
         let first = probe(Some((100.0, 10.0))).with_history(None);
         assert_eq!(first.error_ratio, None, "one sample is no ratio");
@@ -413,15 +418,7 @@ mod tests {
         let probe = |behind: bool, at: u64| InstanceHealth {
             not_reloaded: behind,
             checked_at_ms: at,
-            ..serde_json::from_value(serde_json::json!({
-                "kind": "runner", "shard": "s1", "endpoint": "http://r1",
-                "status": "healthy", "latency_ms": null, "version": null,
-                "git_sha": null, "loaded_placement_revision": null,
-                "loaded_routing_revision": null, "current_placement_revision": 0,
-                "current_routing_revision": 0, "not_reloaded": false,
-                "draining_tenants": [], "last_error": null, "checked_at_ms": 1,
-            }))
-            .unwrap()
+            ..bare()
         };
         let a = probe(true, 100).with_history(None);
         assert_eq!(a.behind_since_ms, Some(100));

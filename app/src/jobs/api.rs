@@ -37,23 +37,14 @@ pub async fn reload_routing(idempotency_key: String, reason: String) -> Result<S
     use model::jobs::{CreateJob, JobKind};
     let caller = guard(<ReloadRouting as server_fn::ServerFn>::PATH).await?;
     let kind = JobKind::RoutingReload;
-    let route = format!("{}/jobs/{kind}", model::policy::REST_PREFIX);
+    let body = CreateJob {
+        reason,
+        input: serde_json::Value::Null,
+        plan_hash: None,
+    };
     let created = engine()?
         .jobs
-        .create(
-            &caller,
-            kind,
-            engine::jobs::CreateRequest {
-                idempotency_key: Some(&idempotency_key),
-                method: "POST",
-                route: &route,
-                body: CreateJob {
-                    reason,
-                    input: serde_json::Value::Null,
-                    plan_hash: None,
-                },
-            },
-        )
+        .create_at_door(&caller, kind, Some(&idempotency_key), body)
         .await?;
     Ok(created.job_id.to_string())
 }

@@ -28,23 +28,14 @@ pub async fn create_move(
     use crate::support::guard::{engine, guard};
     use model::jobs::CreateJob;
     let caller = guard(<CreateMove as server_fn::ServerFn>::PATH).await?;
-    let route = format!("{}/jobs/{kind}", model::policy::REST_PREFIX);
+    let body = CreateJob {
+        reason,
+        input: parse(&input)?,
+        plan_hash: Some(plan_hash),
+    };
     let created = engine()?
         .jobs
-        .create(
-            &caller,
-            kind,
-            engine::jobs::CreateRequest {
-                idempotency_key: Some(&idempotency_key),
-                method: "POST",
-                route: &route,
-                body: CreateJob {
-                    reason,
-                    input: parse(&input)?,
-                    plan_hash: Some(plan_hash),
-                },
-            },
-        )
+        .create_at_door(&caller, kind, Some(&idempotency_key), body)
         .await?;
     Ok(created.job_id.to_string())
 }

@@ -118,6 +118,7 @@ fn phase_label(p: Phase) -> &'static str {
 pub fn PlanView(plan: Plan) -> impl IntoView {
     let failed = plan.gates.iter().filter(|g| !g.pass).count();
     let pnr = plan.point_of_no_return.clone();
+    let moving = plan.moves().len();
     view! {
         <div class="plan" data-testid="plan" data-blocked=plan.blocked.to_string() data-hash=plan.hash.clone()>
             {plan.blocked.then(|| view! {
@@ -167,8 +168,8 @@ pub fn PlanView(plan: Plan) -> impl IntoView {
             {plan.reverse.map(|r| view! {
                 <p data-testid="plan-reverse">{format!("Reverse: a {} job ({} steps), offered when this one ends.", r.kind, r.steps.len())}</p>
             })}
-            {(!plan.moves.is_empty()).then(|| view! {
-                <p data-testid="plan-moves">{format!("{} tenants will be moved.", plan.moves.len())}</p>
+            {(moving > 0).then(|| view! {
+                <p data-testid="plan-moves">{format!("{moving} tenants will be moved.")}</p>
             })}
             <p class="muted">"Revisions read: routing " {plan.revisions.routing} "; plan " <code>{plan.hash.chars().take(12).collect::<String>()}</code></p>
         </div>

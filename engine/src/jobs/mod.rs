@@ -326,6 +326,26 @@ impl Jobs {
         self.create_from(caller, kind, req, Origin::Client).await
     }
 
+    /// A create through either door: the key is scoped to the REST route
+    /// `POST /admin/v1/jobs/{kind}`, so the UI and REST share one scope and
+    /// a retry through either finds the same job.
+    pub async fn create_at_door(
+        &self,
+        caller: &Caller,
+        kind: JobKind,
+        idempotency_key: Option<&str>,
+        body: CreateJob,
+    ) -> Result<Created, JobsError> {
+        let route = format!("{}/jobs/{kind}", model::policy::REST_PREFIX);
+        let req = CreateRequest {
+            idempotency_key,
+            method: "POST",
+            route: &route,
+            body,
+        };
+        self.create(caller, kind, req).await
+    }
+
     /// A child job of `parent` (a move of an evacuation), once per `key`:
     /// created on behalf of the parent's principal, whose right the parent
     /// was checked for, with a plan made now (siblings move the revisions

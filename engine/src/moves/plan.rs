@@ -17,7 +17,6 @@ use model::moves::{
     self as mv, DrainInput, EvacuateInput, MigrateInput, Plan, Reverse, Revisions, SetDefaultInput,
     ShardStateInput,
 };
-use std::collections::BTreeMap;
 
 fn worker(kind: ServiceKind, field: &str) -> Result<ServiceKind, JobsError> {
     if kind == ServiceKind::Gateway {
@@ -162,7 +161,6 @@ async fn drain(
             input: json(&i),
             steps: mv::names(&back_steps),
         }),
-        BTreeMap::new(),
         now_ms(),
     ))
 }
@@ -273,7 +271,6 @@ async fn migrate(
         checks,
         revisions(core),
         Some(reverse),
-        BTreeMap::new(),
         now_ms(),
     ))
 }
@@ -366,7 +363,6 @@ async fn evacuate(
         checks,
         revisions(core),
         None,
-        i.moves.clone(),
         now_ms(),
     ))
 }
@@ -420,7 +416,6 @@ async fn set_default(
         checks,
         revisions(core),
         reverse,
-        BTreeMap::new(),
         now_ms(),
     ))
 }
@@ -476,7 +471,6 @@ async fn set_state(
         checks,
         revisions(core),
         reverse,
-        BTreeMap::new(),
         now_ms(),
     ))
 }

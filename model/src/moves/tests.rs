@@ -54,7 +54,6 @@ fn plan(rev: u64, gates: Vec<GateCheck>, observed_at: u64) -> Plan {
             routing: 7,
         },
         None,
-        BTreeMap::new(),
         observed_at,
     )
 }
@@ -214,7 +213,6 @@ proptest! {
                 gates,
                 Revisions { placement: [(ServiceKind::Aggregate, rev)].into(), routing: routing_rev },
                 None,
-                BTreeMap::new(),
                 at,
             )
         };

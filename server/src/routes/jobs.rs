@@ -11,7 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use engine::identity::Caller;
-use engine::jobs::{CreateRequest, JobChange, Jobs, JobsError};
+use engine::jobs::{JobChange, Jobs, JobsError};
 use futures::{Stream, StreamExt};
 use model::jobs::{CancelJob, CreateJob, Job, JobKind, JobPage, JobQuery};
 use model::policy::REST_PREFIX;
@@ -49,24 +49,10 @@ pub(crate) async fn create(
     kind: JobKind,
     body: CreateJob,
 ) -> Response {
-    let route = format!("{REST_PREFIX}/jobs/{kind}");
     let key = headers
         .get("idempotency-key")
         .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let r = s
-        .engine
-        .jobs
-        .create(
-            &c,
-            kind,
-            CreateRequest {
-                idempotency_key: key,
-                method: "POST",
-                route: &route,
-                body,
-            },
-        )
-        .await;
+    let r = s.engine.jobs.create_at_door(&c, kind, key, body).await;
     match r {
         Ok(created) => {
             let mut res = (StatusCode::ACCEPTED, Json(created.job)).into_response();
