@@ -21,34 +21,7 @@ use model::views::HealthStatus;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
 
-/// Thresholds (config section `[gates]`, documented in docs/gates.md).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Thresholds {
-    /// A tenant's lag on the source above this refuses a move.
-    pub max_source_lag: u64,
-    /// A tenant's inflight work on the source above this refuses a move.
-    pub max_source_inflight: u64,
-    /// A shard whose instances already drain more tenants refuses more.
-    pub max_draining_tenants: usize,
-    /// A target whose 5xx share is above this refuses a move (and fails
-    /// the post-check of the tenant's own requests).
-    pub max_error_ratio: f64,
-    /// An instance behind the current revisions for longer than this
-    /// refuses moves (shorter: it is loading a write that just happened).
-    pub reload_grace: std::time::Duration,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Self {
-            max_source_lag: 1_000,
-            max_source_inflight: 100,
-            max_draining_tenants: 10,
-            max_error_ratio: 0.05,
-            reload_grace: std::time::Duration::from_secs(10),
-        }
-    }
-}
+pub use model::gates::Thresholds;
 
 /// What gates read. `jobs` is set once the job engine exists (it holds the
 /// workflows that hold this context).
@@ -57,7 +30,20 @@ pub struct GateContext {
     pub fleet: FleetService,
     pub http: GatewayClient,
     pub jobs: Arc<OnceLock<Jobs>>,
-    pub thresholds: Thresholds,
+    /// Live: the config registry's `gates/thresholds` document, or the
+    /// boot defaults of `[gates]` while there is none.
+    pub thresholds: tokio::sync::watch::Receiver<Thresholds>,
+}
+
+impl GateContext {
+    pub fn thresholds(&self) -> Thresholds {
+        *self.thresholds.borrow()
+    }
+}
+
+/// Thresholds that never change (tests, benches).
+pub fn fixed_thresholds(t: Thresholds) -> tokio::sync::watch::Receiver<Thresholds> {
+    tokio::sync::watch::channel(t).1
 }
 
 #[async_trait]
@@ -174,7 +160,7 @@ impl Gate for DrainingLimit {
             .map(|i| i.draining_tenants.len())
             .max()
             .unwrap_or(0);
-        let max = cx.thresholds.max_draining_tenants;
+        let max = cx.thresholds().max_draining_tenants as usize;
         vec![GateCheck::new(
             self.code(),
             shard_label(self.kind, &self.shard),
@@ -201,7 +187,7 @@ impl Gate for ShardErrorRate {
 
     async fn check(&self, cx: &GateContext, _: &Forward) -> Vec<GateCheck> {
         let snap = cx.fleet.health();
-        let max = cx.thresholds.max_error_ratio;
+        let max = cx.thresholds().max_error_ratio;
         let eps = model::moves::endpoints(&cx.fleet.routing().0, self.kind, &self.shard);
         eps.iter()
             .map(|e| {
@@ -239,7 +225,7 @@ impl Gate for RoutingLoaded {
 
     async fn check(&self, cx: &GateContext, _: &Forward) -> Vec<GateCheck> {
         let snap = cx.fleet.health();
-        let grace = cx.thresholds.reload_grace.as_millis() as u64;
+        let grace = cx.thresholds().reload_grace_ms;
         let now = crate::fleet::now_ms();
         let behind: Vec<&str> = snap
             .instances
@@ -446,7 +432,7 @@ impl Gate for SourceLoad {
 
     async fn check(&self, cx: &GateContext, fwd: &Forward) -> Vec<GateCheck> {
         let eps = model::moves::endpoints(&cx.fleet.routing().0, self.kind, &self.shard);
-        let t = cx.thresholds;
+        let t = cx.thresholds();
         let statuses =
             futures::future::join_all(eps.iter().map(|e| Self::status(cx, fwd, e, &self.tenant)))
                 .await;

@@ -2,6 +2,7 @@
 
 pub mod action;
 pub mod audit;
+pub mod config;
 pub mod error;
 pub mod fleet;
 pub mod gates;

@@ -54,6 +54,11 @@ pub enum ErrorCode {
     PlanStale,
     /// A safety gate failed: nothing was done (the body names the gate).
     GateFailed,
+    /// A stored config document does not decode: it must be repaired at
+    /// its source.
+    ConfigDecode,
+    /// A change freeze is on (the `freeze` flag): only config changes run.
+    Frozen,
 }
 
 impl ErrorCode {
@@ -86,6 +91,8 @@ impl ErrorCode {
             Self::CancelRefused => "cancel_refused",
             Self::PlanStale => "plan_stale",
             Self::GateFailed => "gate_failed",
+            Self::ConfigDecode => "config_decode",
+            Self::Frozen => "frozen",
         }
     }
 
@@ -106,7 +113,9 @@ impl ErrorCode {
             | Self::Locked
             | Self::CancelRefused
             | Self::PlanStale
-            | Self::GateFailed => 409,
+            | Self::GateFailed
+            | Self::Frozen => 409,
+            Self::ConfigDecode => 503,
             Self::Unauthenticated => 401,
             Self::Forbidden | Self::CrossSite => 403,
             Self::Conflict => 409,
@@ -193,6 +202,8 @@ mod tests {
             ErrorCode::CancelRefused,
             ErrorCode::PlanStale,
             ErrorCode::GateFailed,
+            ErrorCode::ConfigDecode,
+            ErrorCode::Frozen,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -29,8 +29,16 @@ pub mod code {
     pub const PLACEMENT_UNCHANGED: &str = "gate_placement_unchanged";
     /// A shard keeps at least one active shard besides it for its kind.
     pub const ACTIVE_SHARD_REMAINS: &str = "gate_active_shard_remains";
+    /// The document passes its schema and semantic rules.
+    pub const CONFIG_VALID: &str = "gate_config_valid";
+    /// The change moves no more tenants than the threshold.
+    pub const IMPACT_TENANTS: &str = "gate_impact_tenants";
+    /// The change moves no larger share of any shard than the threshold.
+    pub const IMPACT_SHARD_FRACTION: &str = "gate_impact_shard_fraction";
+    /// The document is not pinned by a rollback.
+    pub const NOT_PINNED: &str = "gate_not_pinned";
 
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 15] = [
         TARGET_SHARD_ACTIVE,
         TARGET_HEALTHY,
         SOURCE_REACHABLE,
@@ -42,7 +50,50 @@ pub mod code {
         TARGET_ERROR_RATE,
         PLACEMENT_UNCHANGED,
         ACTIVE_SHARD_REMAINS,
+        CONFIG_VALID,
+        IMPACT_TENANTS,
+        IMPACT_SHARD_FRACTION,
+        NOT_PINNED,
     ];
+}
+
+/// The gates' thresholds: boot defaults from config `[gates]`, replaced
+/// live by the config registry's `gates/thresholds` document.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// A tenant's lag on the source above this refuses a move.
+    pub max_source_lag: u64,
+    /// A tenant's inflight work on the source above this refuses a move.
+    pub max_source_inflight: u64,
+    /// A shard whose instances already drain more tenants refuses more.
+    pub max_draining_tenants: u64,
+    /// A target whose 5xx share (0..=1) is above this refuses a move (and
+    /// fails the post-check of the tenant's own requests).
+    pub max_error_ratio: f64,
+    /// An instance behind the current revisions for longer than this
+    /// refuses moves (shorter: it is loading a write that just happened).
+    pub reload_grace_ms: u64,
+    /// A config change that moves more tenants than this is refused.
+    pub max_tenants_moved: u64,
+    /// A config change that moves a larger share (0..=1) of one shard's
+    /// tenants is refused.
+    pub max_shard_fraction: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            max_source_lag: 1_000,
+            max_source_inflight: 100,
+            max_draining_tenants: 10,
+            max_error_ratio: 0.05,
+            reload_grace_ms: 10_000,
+            max_tenants_moved: 1_000,
+            max_shard_fraction: 0.5,
+        }
+    }
 }
 
 /// One gate's verdict on one subject (a shard, an instance, a tenant).

@@ -30,10 +30,14 @@ pub enum JobKind {
     PlacementSetDefault,
     #[serde(rename = "shards.set_state")]
     ShardsSetState,
+    #[serde(rename = "config.apply")]
+    ConfigApply,
+    #[serde(rename = "config.rollback")]
+    ConfigRollback,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 7] = [
+    pub const ALL: [JobKind; 9] = [
         JobKind::RoutingReload,
         JobKind::TenantsDrain,
         JobKind::TenantsResume,
@@ -41,6 +45,8 @@ impl JobKind {
         JobKind::ShardsEvacuate,
         JobKind::PlacementSetDefault,
         JobKind::ShardsSetState,
+        JobKind::ConfigApply,
+        JobKind::ConfigRollback,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +58,8 @@ impl JobKind {
             Self::ShardsEvacuate => "shards.evacuate",
             Self::PlacementSetDefault => "placement.set_default",
             Self::ShardsSetState => "shards.set_state",
+            Self::ConfigApply => "config.apply",
+            Self::ConfigRollback => "config.rollback",
         }
     }
 
@@ -66,6 +74,7 @@ impl JobKind {
             Self::TenantsDrain | Self::TenantsResume => Right::TenantsDrain,
             Self::TenantsMigrate | Self::ShardsEvacuate => Right::TenantsMigrate,
             Self::PlacementSetDefault | Self::ShardsSetState => Right::PlacementWrite,
+            Self::ConfigApply | Self::ConfigRollback => Right::ConfigWrite,
         }
     }
 
@@ -80,8 +89,21 @@ impl JobKind {
             | Self::TenantsMigrate
             | Self::ShardsEvacuate
             | Self::PlacementSetDefault
-            | Self::ShardsSetState => false,
+            | Self::ShardsSetState
+            | Self::ConfigApply
+            | Self::ConfigRollback => false,
         }
+    }
+
+    /// Config changes: the registry's workflows (a change freeze does not
+    /// stop them, so the freeze can be lifted).
+    pub fn is_config(self) -> bool {
+        matches!(self, Self::ConfigApply | Self::ConfigRollback)
+    }
+
+    /// Tenant moves and placement edits: the move workflows.
+    pub fn is_move(self) -> bool {
+        self.is_planned() && !self.is_config()
     }
 
     /// Kinds whose creation carries the hash of a plan the client was shown

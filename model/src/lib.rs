@@ -2,6 +2,7 @@
 //! search recognition. Pure data and pure validation; no I/O.
 
 pub mod audit;
+pub mod config;
 pub mod error;
 pub mod fleet;
 pub mod gates;

@@ -201,6 +201,9 @@ impl PlanStep {
 pub struct Revisions {
     pub placement: BTreeMap<ServiceKind, u64>,
     pub routing: u64,
+    /// Config documents read (`domain/name@scope` → revision).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, u64>,
 }
 
 /// The job that walks a move back, to plan when it is wanted.
@@ -226,6 +229,9 @@ pub struct Plan {
     /// The first step that cannot be undone (`None`: everything can).
     pub point_of_no_return: Option<String>,
     pub reverse: Option<Reverse>,
+    /// A config plan's document change: diff and impact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<crate::config::ConfigChange>,
     /// A gate failed: a job with this plan is refused (`gate_failed`).
     pub blocked: bool,
     /// SHA-256 (hex) over everything above except observed values.
@@ -245,6 +251,8 @@ struct Hashed<'a> {
     revisions: &'a Revisions,
     point_of_no_return: &'a Option<String>,
     reverse: &'a Option<Reverse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change: &'a Option<crate::config::ConfigChange>,
 }
 
 impl Plan {
@@ -273,6 +281,7 @@ impl Plan {
             revisions,
             point_of_no_return,
             reverse,
+            change: None,
             blocked,
             hash: String::new(),
             observed_at_ms,
@@ -295,6 +304,7 @@ impl Plan {
             revisions: &self.revisions,
             point_of_no_return: &self.point_of_no_return,
             reverse: &self.reverse,
+            change: &self.change,
         };
         // serde_json writes struct fields in order and maps sorted: stable.
         let bytes = serde_json::to_vec(&h).unwrap_or_default();
@@ -302,6 +312,13 @@ impl Plan {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    /// The plan with a config change shown and hashed.
+    pub fn with_change(mut self, change: crate::config::ConfigChange) -> Self {
+        self.change = Some(change);
+        self.hash = self.compute_hash();
+        self
     }
 
     /// An evacuation's tenant moves (tenant → target), as its input fixes

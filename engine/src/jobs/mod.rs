@@ -71,6 +71,10 @@ pub enum JobsError {
     Store(#[from] StoreError),
     #[error("audit: {0}")]
     Audit(#[from] ActionError),
+    #[error("config: {0}")]
+    Config(crate::config::ConfigError),
+    #[error("a change freeze is on")]
+    Frozen,
 }
 
 impl JobsError {
@@ -123,6 +127,11 @@ impl ClientError for JobsError {
             Self::Audit(_) => ClientView::new(
                 ErrorCode::Unavailable,
                 "the audit log is unavailable; nothing was done",
+            ),
+            Self::Config(e) => e.client_view(),
+            Self::Frozen => ClientView::new(
+                ErrorCode::Frozen,
+                "a change freeze is on (flag `freeze`): only config changes run until it is lifted",
             ),
         }
     }
@@ -192,6 +201,19 @@ enum Origin {
 
 /// The outbound headers of plans and gates: the caller's ids, never its
 /// token (instances get no user credentials).
+/// The caller a job's own audit events are recorded under: the ids of
+/// the request that created it, no live identity.
+pub(crate) fn caller_of(job: &Job) -> Caller {
+    Caller {
+        identity: None,
+        request_id: job.ids.request_id.clone(),
+        correlation_id: job.ids.correlation_id.clone(),
+        traceparent: job.ids.traceparent.clone(),
+        trace_id: job.ids.trace_id.clone(),
+        tenant: job.target.tenant().map(|t| t.as_str().to_owned()),
+    }
+}
+
 pub fn forward_of(caller: &Caller) -> crate::gateway::Forward {
     crate::gateway::Forward {
         request_id: Some(caller.request_id.clone()),
@@ -221,6 +243,9 @@ pub(crate) struct Inner {
     /// Every unfinished job by target (`Target`'s display form), from the
     /// change feed: what lists show next to a tenant or a shard.
     active: std::sync::RwLock<BTreeMap<String, ActiveEntry>>,
+    /// The control plane's flags (the `freeze` flag), once the config
+    /// registry that holds them is wired.
+    flags: std::sync::OnceLock<tokio::sync::watch::Receiver<model::config::Flags>>,
 }
 
 #[derive(Clone)]
@@ -262,8 +287,19 @@ impl Jobs {
                 changes,
                 metrics: Arc::new(JobMetrics::default()),
                 active: std::sync::RwLock::new(BTreeMap::new()),
+                flags: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Follows the registry's flags: a change freeze refuses new jobs
+    /// other than config changes.
+    pub fn follow_flags(&self, flags: tokio::sync::watch::Receiver<model::config::Flags>) {
+        let _ = self.inner.flags.set(flags);
+    }
+
+    fn frozen(&self) -> bool {
+        self.inner.flags.get().is_some_and(|f| f.borrow().freeze)
     }
 
     pub fn metrics(&self) -> &Arc<JobMetrics> {
@@ -465,6 +501,9 @@ impl Jobs {
             }
         }
         if origin == Origin::Client {
+            if self.frozen() && !kind.is_config() {
+                return Err(JobsError::Frozen);
+            }
             check_client_input(caller, &req.body.input)?;
             if kind.is_planned() && req.body.plan_hash.is_none() {
                 return Err(JobsError::BadRequest(format!(

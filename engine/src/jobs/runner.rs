@@ -15,7 +15,7 @@ use super::metrics::{self, StepLabels};
 use super::workflow::{StepContext, Workflow};
 use super::{append_event, change_of, key, JobChange, Jobs, JobsError, Stores};
 use crate::action::{Done, Plan};
-use crate::identity::{now_ms, Caller};
+use crate::identity::now_ms;
 use crate::store::{Key, KeyPrefix, StoreError};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -633,14 +633,7 @@ async fn finish(
     state: JobState,
 ) -> Result<(), WriteError> {
     let job = handle.job().await;
-    let caller = Caller {
-        identity: None,
-        request_id: job.ids.request_id.clone(),
-        correlation_id: job.ids.correlation_id.clone(),
-        traceparent: job.ids.traceparent.clone(),
-        trace_id: job.ids.trace_id.clone(),
-        tenant: job.target.tenant().map(|t| t.as_str().to_owned()),
-    };
+    let caller = super::caller_of(&job);
     let reason = job
         .cancel
         .as_ref()

@@ -84,6 +84,16 @@ impl StepContext {
         }
     }
 
+    /// Who a document write of this step is recorded for: the job's
+    /// principal, the job, its reason.
+    pub fn write_meta(&self) -> crate::config::store::WriteMeta {
+        crate::config::store::WriteMeta {
+            updated_by: self.job.principal.sub.clone(),
+            job: Some(self.job.id.clone()),
+            reason: Some(self.job.reason.clone()),
+        }
+    }
+
     pub fn step_name(&self) -> &str {
         &self.job.steps[self.index].name
     }

@@ -58,10 +58,9 @@ pub struct MoveFlow {
 
 /// Every move workflow over one shared core.
 pub fn workflows(core: Arc<Moves>) -> Vec<Arc<dyn Workflow>> {
-    // Every planned kind is a move (routing.reload is the one that is not).
     JobKind::ALL
         .into_iter()
-        .filter(|k| k.is_planned())
+        .filter(|k| k.is_move())
         .map(|kind| {
             Arc::new(MoveFlow {
                 kind,

@@ -66,7 +66,9 @@ pub async fn plan(
         JobKind::ShardsEvacuate => evacuate(core, input(raw)?, except, fwd).await,
         JobKind::PlacementSetDefault => set_default(core, input(raw)?, except, fwd).await,
         JobKind::ShardsSetState => set_state(core, input(raw)?, except, fwd).await,
-        JobKind::RoutingReload => Err(JobsError::BadRequest("routing.reload is not a move".into())),
+        JobKind::RoutingReload | JobKind::ConfigApply | JobKind::ConfigRollback => {
+            Err(JobsError::BadRequest(format!("{kind} is not a move")))
+        }
     }
 }
 
@@ -79,6 +81,7 @@ fn revisions(core: &Moves) -> Revisions {
             .map(|(k, (_, m))| (*k, m.revision))
             .collect(),
         routing: st.routing.1.revision,
+        config: Default::default(),
     }
 }
 
@@ -283,7 +286,7 @@ async fn evacuate(
 ) -> Result<Plan, JobsError> {
     worker(i.kind, "kind")?;
     i.check().map_err(JobsError::BadRequest)?;
-    let most = core.gates.thresholds.max_draining_tenants;
+    let most = core.gates.thresholds().max_draining_tenants as usize;
     if i.concurrency as usize > most {
         // More moves at once would drain more tenants on the source than
         // its gate allows: the surplus would only be refused.

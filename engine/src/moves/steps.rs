@@ -65,13 +65,13 @@ pub async fn run(core: &Moves, kind: JobKind, ctx: &StepContext) -> StepResult {
     if name.starts_with(&format!("{}:", step::PLACEMENT)) {
         return match kind {
             JobKind::PlacementSetDefault => {
-                write_default(core, input(raw).map_err(bad_input)?).await
+                write_default(core, ctx, input(raw).map_err(bad_input)?).await
             }
-            _ => write_move(core, input(raw).map_err(bad_input)?).await,
+            _ => write_move(core, ctx, input(raw).map_err(bad_input)?).await,
         };
     }
     if name.starts_with(&format!("{}:", step::ROUTING)) {
-        return write_state(core, input(raw).map_err(bad_input)?).await;
+        return write_state(core, ctx, input(raw).map_err(bad_input)?).await;
     }
     let m = || input::<MigrateInput>(raw).map_err(bad_input);
     match name.as_str() {
@@ -213,7 +213,7 @@ async fn check_placement(core: &Moves, ctx: &StepContext, i: MigrateInput) -> St
 /// conflict with a write that did not touch this tenant is re-based on the
 /// new revision; one that moved the tenant fails the step. Found already
 /// on the target (this step ran before a crash): done, nothing written.
-async fn write_move(core: &Moves, i: MigrateInput) -> StepResult {
+async fn write_move(core: &Moves, ctx: &StepContext, i: MigrateInput) -> StepResult {
     let source = i
         .source
         .clone()
@@ -239,7 +239,7 @@ async fn write_move(core: &Moves, i: MigrateInput) -> StepResult {
             ));
         }
         map.tenants.insert(i.tenant.clone(), i.target.clone());
-        match core.writer.write_placement(i.kind, &map, rev).await {
+        match core.writer.write_placement(i.kind, &map, rev, &ctx.write_meta()).await {
             Ok(next) => return Ok(Some(json!({ "revision": next, "previous": rev }))),
             Err(WriteError::Conflict { .. }) => continue,
             Err(e) => return Err(store_failure(e)),
@@ -247,7 +247,7 @@ async fn write_move(core: &Moves, i: MigrateInput) -> StepResult {
     }
 }
 
-async fn write_default(core: &Moves, i: SetDefaultInput) -> StepResult {
+async fn write_default(core: &Moves, ctx: &StepContext, i: SetDefaultInput) -> StepResult {
     loop {
         let (mut map, rev) = core
             .writer
@@ -258,7 +258,7 @@ async fn write_default(core: &Moves, i: SetDefaultInput) -> StepResult {
             return Ok(Some(json!({ "revision": rev, "replayed": true })));
         }
         let previous = map.default_shard.replace(i.shard.clone());
-        match core.writer.write_placement(i.kind, &map, rev).await {
+        match core.writer.write_placement(i.kind, &map, rev, &ctx.write_meta()).await {
             Ok(next) => {
                 return Ok(Some(
                     json!({ "revision": next, "previous_default": previous }),
@@ -270,7 +270,7 @@ async fn write_default(core: &Moves, i: SetDefaultInput) -> StepResult {
     }
 }
 
-async fn write_state(core: &Moves, i: ShardStateInput) -> StepResult {
+async fn write_state(core: &Moves, ctx: &StepContext, i: ShardStateInput) -> StepResult {
     loop {
         let (mut routing, rev) = core.writer.read_routing().await.map_err(store_failure)?;
         let Some(route) = routing
@@ -287,7 +287,7 @@ async fn write_state(core: &Moves, i: ShardStateInput) -> StepResult {
             return Ok(Some(json!({ "routing_revision": rev, "replayed": true })));
         }
         route.state = i.state;
-        match core.writer.write_routing(&routing, rev).await {
+        match core.writer.write_routing(&routing, rev, &ctx.write_meta()).await {
             Ok(next) => return Ok(Some(json!({ "routing_revision": next }))),
             Err(WriteError::Conflict { .. }) => continue,
             Err(e) => return Err(store_failure(e)),
@@ -437,7 +437,7 @@ async fn check_error_rate(core: &Moves, ctx: &StepContext, i: MigrateInput) -> S
     } else {
         0.0
     };
-    let max = core.gates.thresholds.max_error_ratio;
+    let max = core.gates.thresholds().max_error_ratio;
     let out = json!({
         "requests": requests, "errors": errors, "error_ratio": ratio, "threshold": max,
         "window_ms": core.settings.error_window.as_millis() as u64,

@@ -41,6 +41,7 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ServiceKind {
     Gateway,
     Aggregate,
@@ -330,6 +331,31 @@ mod tests {
                     prop_assert!(!with_default && !p.tenants.contains_key(&probe));
                 }
             }
+        }
+    }
+}
+
+/// The ids' schemas say the rules their `parse` enforces.
+#[cfg(feature = "schema")]
+mod schema {
+    use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+    use std::borrow::Cow;
+
+    impl JsonSchema for super::ShardId {
+        fn schema_name() -> Cow<'static, str> {
+            "ShardId".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"})
+        }
+    }
+
+    impl JsonSchema for super::TenantId {
+        fn schema_name() -> Cow<'static, str> {
+            "TenantId".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"})
         }
     }
 }

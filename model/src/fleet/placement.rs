@@ -39,6 +39,7 @@ id_traits!(ShardId);
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PlacementMap {
     #[serde(default)]
     pub default_shard: Option<ShardId>,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ShardState {
     #[default]
     Active,
@@ -18,6 +19,7 @@ pub enum ShardState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ShardRoute {
     pub endpoints: Vec<String>,
     #[serde(default)]
@@ -27,6 +29,7 @@ pub struct ShardRoute {
 /// The Gateway's shard directory: for each kind, shard → endpoints + state.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RoutingConfig {
     pub kinds: BTreeMap<ServiceKind, BTreeMap<ShardId, ShardRoute>>,
 }

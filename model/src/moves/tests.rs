@@ -52,6 +52,7 @@ fn plan(rev: u64, gates: Vec<GateCheck>, observed_at: u64) -> Plan {
         Revisions {
             placement: [(ServiceKind::Aggregate, rev)].into(),
             routing: 7,
+            config: Default::default(),
         },
         None,
         observed_at,
@@ -211,7 +212,7 @@ proptest! {
                 serde_json::to_value(&i).unwrap(),
                 migrate_steps(&i, &ShardId::parse("a-1").unwrap(), &r),
                 gates,
-                Revisions { placement: [(ServiceKind::Aggregate, rev)].into(), routing: routing_rev },
+                Revisions { placement: [(ServiceKind::Aggregate, rev)].into(), routing: routing_rev, config: Default::default() },
                 None,
                 at,
             )

@@ -8,6 +8,7 @@ mod auth;
 mod fleet;
 mod jobs;
 mod moves;
+mod registry;
 mod server;
 mod store;
 
@@ -16,6 +17,7 @@ pub use auth::AuthConfig;
 pub use fleet::{FleetConfig, FleetSource};
 pub use jobs::JobsConfig;
 pub use moves::{GatesConfig, MovesConfig};
+pub use registry::RegistryConfig;
 pub use server::{LogConfig, LogFormat, ServerConfig};
 pub use store::{nats_host_port, NatsConfig, StoreBackend, StoreConfig};
 
@@ -78,6 +80,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub moves: MovesConfig,
     pub gates: GatesConfig,
+    pub config: RegistryConfig,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -145,6 +148,10 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("gates", "max_draining_tenants", Kind::Int),
     ("gates", "max_error_ratio", Kind::Float),
     ("gates", "reload_grace_ms", Kind::Int),
+    ("gates", "max_tenants_moved", Kind::Int),
+    ("gates", "max_shard_fraction", Kind::Float),
+    ("config", "verify_sample", Kind::Int),
+    ("config", "dir", Kind::Str),
 ];
 
 /// `CONTROL_*` variables that are not config keys: the config file path,
@@ -275,11 +282,16 @@ impl Config {
                 });
             }
         }
-        if !(0.0..=1.0).contains(&self.gates.max_error_ratio) {
-            return Err(ConfigError::Invalid {
-                key: "gates.max_error_ratio",
-                reason: "must be between 0 and 1".into(),
-            });
+        for (key, v) in [
+            ("gates.max_error_ratio", self.gates.max_error_ratio),
+            ("gates.max_shard_fraction", self.gates.max_shard_fraction),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be between 0 and 1".into(),
+                });
+            }
         }
         if self.jobs.key_retention_hours < 24 {
             return Err(ConfigError::Invalid {
