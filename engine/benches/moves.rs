@@ -122,10 +122,10 @@ async fn setup(shards: usize, tenants: usize, max_draining: usize) -> Setup {
             fleet: service.clone(),
             http: GatewayClient::new("http://127.0.0.1:1", Duration::from_secs(5)).unwrap(),
             jobs: cell.clone(),
-            thresholds: Thresholds {
-                max_draining_tenants: max_draining,
+            thresholds: engine::gates::fixed_thresholds(Thresholds {
+                max_draining_tenants: max_draining as u64,
                 ..Thresholds::default()
-            },
+            }),
         },
         writer: DocWriter::files(fleet.placement_path.clone(), fleet.routing_path.clone()),
         settings: MoveSettings {

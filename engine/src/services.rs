@@ -20,6 +20,7 @@ pub struct Services {
     pub iam: Arc<IamService>,
     pub audit: Arc<AuditLog>,
     pub jobs: Jobs,
+    pub config: crate::config::Registry,
 }
 
 impl Services {

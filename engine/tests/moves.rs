@@ -126,10 +126,10 @@ fn jobs_for(store: &Arc<dyn Substrate>, fleet: &FleetService, writer: DocWriter)
             fleet: fleet.clone(),
             http: GatewayClient::new("http://127.0.0.1:1", Duration::from_secs(2)).unwrap(),
             jobs: cell.clone(),
-            thresholds: Thresholds {
-                reload_grace: Duration::from_millis(1_000),
+            thresholds: engine::gates::fixed_thresholds(Thresholds {
+                reload_grace_ms: 1_000,
                 ..Thresholds::default()
-            },
+            }),
         },
         writer,
         settings: MoveSettings {
@@ -468,7 +468,7 @@ async fn an_independent_placement_change_makes_the_plan_stale(store: Arc<dyn Sub
     let w = DocWriter::files(h.fleet.placement_path.clone(), h.fleet.routing_path.clone());
     let (mut map, rev) = w.read_placement(ServiceKind::Aggregate).await.unwrap();
     map.tenants.insert(t("t-00005"), shard("a0"));
-    w.write_placement(ServiceKind::Aggregate, &map, rev)
+    w.write_placement(ServiceKind::Aggregate, &map, rev, &test_meta())
         .await
         .unwrap();
     // The fleet sees the file within its poll interval (50 ms).
@@ -602,7 +602,7 @@ async fn each_gate_refuses_before_any_side_effect() {
     let w = DocWriter::files(h.fleet.placement_path.clone(), h.fleet.routing_path.clone());
     let (mut map, r) = w.read_placement(ServiceKind::Aggregate).await.unwrap();
     map.tenants.insert(t("t-00011"), shard("a0"));
-    w.write_placement(ServiceKind::Aggregate, &map, r)
+    w.write_placement(ServiceKind::Aggregate, &map, r, &test_meta())
         .await
         .unwrap();
     let plan = eventually_blocked(&h, &input, "gate_routing_loaded").await;
@@ -925,13 +925,13 @@ async fn a_placement_change_in_nats_kv_by_another_client_makes_the_plan_stale() 
     let fleet = Fleet::start(&topo, dir.path(), 0).await.unwrap();
     // Seed KV from the simulator's files.
     let files = DocWriter::files(fleet.placement_path.clone(), fleet.routing_path.clone());
-    let kv = DocWriter::Kv(store.clone());
+    let kv = DocWriter::kv(store.clone());
     let (map, _) = files.read_placement(ServiceKind::Aggregate).await.unwrap();
-    kv.write_placement(ServiceKind::Aggregate, &map, 0)
+    kv.write_placement(ServiceKind::Aggregate, &map, 0, &test_meta())
         .await
         .unwrap();
     let (routing, _) = files.read_routing().await.unwrap();
-    kv.write_routing(&routing, 0).await.unwrap();
+    kv.write_routing(&routing, 0, &test_meta()).await.unwrap();
     let docs = FleetDocs::from_kv(store.clone());
     let health = HealthPoller::start(docs.clone(), PollerConfig::default());
     let service = FleetService { docs, health };
@@ -950,14 +950,14 @@ async fn a_placement_change_in_nats_kv_by_another_client_makes_the_plan_stale() 
             }
         }
     };
-    let other_writer = DocWriter::Kv(other);
+    let other_writer = DocWriter::kv(other);
     let (mut m, rev) = other_writer
         .read_placement(ServiceKind::Aggregate)
         .await
         .unwrap();
     m.tenants.insert(t("t-00004"), shard("a0"));
     let next = other_writer
-        .write_placement(ServiceKind::Aggregate, &m, rev)
+        .write_placement(ServiceKind::Aggregate, &m, rev, &test_meta())
         .await
         .unwrap();
     test_support::eventually(
@@ -992,9 +992,18 @@ async fn a_placement_change_in_nats_kv_by_another_client_makes_the_plan_stale() 
     assert!(matches!(r, Err(JobsError::PlanStale)), "{r:?}");
     // Refused before anything: no job, and the other writer's map stands.
     assert_eq!(jobs.list(&Default::default()).await.unwrap().total, 0);
-    let (now, _) = DocWriter::Kv(store)
+    let (now, _) = DocWriter::kv(store)
         .read_placement(ServiceKind::Aggregate)
         .await
         .unwrap();
     assert_eq!(now, m);
+}
+
+/// Writes a test makes by hand, as an independent writer would.
+fn test_meta() -> engine::config::store::WriteMeta {
+    engine::config::store::WriteMeta {
+        updated_by: "test".into(),
+        job: None,
+        reason: None,
+    }
 }

@@ -199,6 +199,43 @@ pub const CAPABILITIES: &[Capability] = &[
     // cancel, and the engine appends the kind's `job.<kind>` event.
     cap("moves.plan", Authenticated).ui("/api/moves/plan"),
     cap("moves.create", Authenticated).ui("/api/moves/create"),
+    // The config registry (docs/config.md). Static segments before the
+    // `{domain}/{name}` templates they would also match.
+    cap("config.list", Need(ConfigRead))
+        .rest("GET", "/config")
+        .ui("/api/config/list"),
+    cap("config.validate", Need(ConfigRead))
+        .rest("POST", "/config/validate")
+        .ui("/api/config/validate"),
+    cap("config.definitions", Need(ConfigRead))
+        .rest("GET", "/config/definitions")
+        .ui("/api/config/definitions"),
+    cap("config.schema", Need(ConfigRead)).rest("GET", "/config/schemas/{domain}"),
+    cap("config.get", Need(ConfigRead))
+        .rest("GET", "/config/{domain}/{name}")
+        .ui("/api/config/get"),
+    cap("config.history", Need(ConfigRead))
+        .rest("GET", "/config/{domain}/{name}/history")
+        .ui("/api/config/history"),
+    cap("config.diff", Need(ConfigRead))
+        .rest("GET", "/config/{domain}/{name}/diff")
+        .ui("/api/config/diff"),
+    cap("config.unpin", Need(ConfigWrite))
+        .rest("POST", "/config/{domain}/{name}/unpin")
+        .ui("/api/config/unpin")
+        .audited("config.unpin"),
+    cap("plans.config.apply", Need(ConfigWrite)).rest("POST", "/plans/config.apply"),
+    cap("jobs.config.apply", Need(ConfigWrite))
+        .rest("POST", "/jobs/config.apply")
+        .audited("job.config.apply"),
+    cap("plans.config.rollback", Need(ConfigWrite)).rest("POST", "/plans/config.rollback"),
+    cap("jobs.config.rollback", Need(ConfigWrite))
+        .rest("POST", "/jobs/config.rollback")
+        .audited("job.config.rollback"),
+    // The UI doors of config jobs (the kind an argument; the engine checks
+    // the right and appends `job.<kind>`, as for the moves).
+    cap("config.plan", Authenticated).ui("/api/config/plan"),
+    cap("config.create", Authenticated).ui("/api/config/create"),
     // After the kinds: any other `POST /jobs/{kind}` (the segment axum calls
     // `{job}`, as on GET) answers 404 with the
     // kinds there are, instead of 405.

@@ -272,6 +272,8 @@ fn default_message(code: ErrorCode) -> &'static str {
         ErrorCode::CancelRefused => "the job cannot be cancelled",
         ErrorCode::PlanStale => "the plan is stale; ask for a new one",
         ErrorCode::GateFailed => "a safety gate failed; nothing was done",
+        ErrorCode::ConfigDecode => "a stored config document does not decode",
+        ErrorCode::Frozen => "a change freeze is on",
     }
 }
 

@@ -159,6 +159,25 @@ fn audited_actions(
     actions
 }
 
+/// The config registry over the configured source: the dev files (with
+/// `fleet.source = "file"`) or the store's KV buckets.
+fn build_registry(
+    config: &Config,
+    store: &Arc<dyn engine::store::Substrate>,
+    actions: engine::action::Actions,
+) -> engine::config::Registry {
+    use engine::config::{file::FileConfigStore, kv::KvConfigStore, store::ConfigStore};
+    let source: Arc<dyn ConfigStore> = match config.fleet.source {
+        FleetSource::File => Arc::new(FileConfigStore::new(
+            config.fleet.placement_file.clone(),
+            config.fleet.routing_file.clone(),
+            config.config.dir_for(&config.fleet.placement_file),
+        )),
+        FleetSource::Kv => Arc::new(KvConfigStore::new(store.clone())),
+    };
+    engine::config::Registry::new(source, actions, config.gates, Default::default())
+}
+
 /// The job engine with every workflow this build knows.
 fn build_jobs(
     config: &Config,
@@ -166,8 +185,8 @@ fn build_jobs(
     actions: engine::action::Actions,
     fleet: &FleetService,
     auth: &Arc<engine::identity::Authenticator>,
+    registry: &engine::config::Registry,
 ) -> engine::jobs::Jobs {
-    use engine::fleet::writer::DocWriter;
     use engine::jobs::{routing_reload::RoutingReload, JobSettings, Jobs};
     use engine::moves::{MoveSettings, Moves};
     let j = &config.jobs;
@@ -177,23 +196,17 @@ fn build_jobs(
         load_timeout: Duration::from_millis(j.reload_timeout_ms),
         poll: Duration::from_millis(200),
     };
-    let writer = match config.fleet.source {
-        FleetSource::File => DocWriter::files(
-            config.fleet.placement_file.clone(),
-            config.fleet.routing_file.clone(),
-        ),
-        FleetSource::Kv => DocWriter::Kv(store.clone()),
-    };
     let engine_cell = Arc::new(std::sync::OnceLock::new());
     let m = &config.moves;
+    let gates = engine::gates::GateContext {
+        fleet: fleet.clone(),
+        http: auth.gateway().clone(),
+        jobs: engine_cell.clone(),
+        thresholds: registry.thresholds(),
+    };
     let moves = Arc::new(Moves {
-        gates: engine::gates::GateContext {
-            fleet: fleet.clone(),
-            http: auth.gateway().clone(),
-            jobs: engine_cell.clone(),
-            thresholds: config.gates.thresholds(),
-        },
-        writer,
+        gates: gates.clone(),
+        writer: registry.writer(),
         settings: MoveSettings {
             drain_timeout: Duration::from_millis(m.drain_timeout_ms),
             load_timeout: Duration::from_millis(m.load_timeout_ms),
@@ -203,6 +216,15 @@ fn build_jobs(
     });
     let mut workflows: Vec<Arc<dyn engine::jobs::workflow::Workflow>> = vec![Arc::new(reload)];
     workflows.extend(engine::moves::workflows(moves));
+    workflows.extend(engine::config::workflows(
+        registry.clone(),
+        gates,
+        engine::config::FlowSettings {
+            load_timeout: Duration::from_millis(m.load_timeout_ms),
+            poll: Duration::from_millis(m.poll_ms),
+            verify_sample: config.config.verify_sample as usize,
+        },
+    ));
     let jobs = Jobs::new(
         store.clone(),
         actions,
@@ -282,7 +304,10 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
         },
     );
     let fleet = FleetService { docs, health };
-    let jobs = build_jobs(&config, &store, actions, &fleet, &auth);
+    let registry = build_registry(&config, &store, actions.clone());
+    registry.refresh().await;
+    registry.spawn_follow();
+    let jobs = build_jobs(&config, &store, actions, &fleet, &auth, &registry);
     jobs.start();
     Ok(AppState {
         config: Arc::new(config),
@@ -295,6 +320,7 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
             iam,
             audit,
             jobs,
+            config: registry,
         },
         metrics: Arc::new(metrics::HttpMetrics::default()),
         session,

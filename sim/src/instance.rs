@@ -121,6 +121,9 @@ pub(crate) struct Inner {
     started: Instant,
     placement_path: PathBuf,
     routing_path: PathBuf,
+    /// The documents a gateway loaded at its last reload: what it routes
+    /// by (and answers `/admin/routing/resolve` from).
+    loaded: Mutex<Option<(model::fleet::PlacementDoc, model::fleet::RoutingDoc)>>,
     /// Deterministic pseudo-randomness for error rates and counters.
     seed: Mutex<u64>,
 }
@@ -156,6 +159,7 @@ impl Instance {
                 started: Instant::now(),
                 placement_path,
                 routing_path,
+                loaded: Mutex::new(None),
                 seed: Mutex::new(seed),
             }),
         };
@@ -213,6 +217,17 @@ impl Instance {
         if is_gateway {
             if let Some(r) = file_revision(&self.inner.routing_path) {
                 info.loaded_routing_revision = Some(r);
+            }
+            let docs = std::fs::read(&self.inner.placement_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .zip(
+                    std::fs::read(&self.inner.routing_path)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice(&b).ok()),
+                );
+            if docs.is_some() {
+                *self.inner.loaded.lock().unwrap() = docs;
             }
         }
     }
@@ -331,6 +346,7 @@ impl Instance {
         let kind = self.info().kind;
         let r = if kind == ServiceKind::Gateway {
             r.route("/admin/routing/reload", post(reload_routing))
+                .route("/admin/routing/resolve", get(resolve_tenant))
         } else {
             r.route("/admin/tenants/{tenant}", get(tenant_status))
                 .route("/v1/commands", post(command))
@@ -438,6 +454,43 @@ async fn metrics(State(i): State<Instance>) -> Response {
         out,
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+struct ResolveQuery {
+    kind: String,
+    tenant: String,
+}
+
+/// Where the gateway routes a tenant now, by the documents it loaded
+/// (`model::fleet::resolve` over them): 404 when it does not resolve.
+async fn resolve_tenant(
+    State(i): State<Instance>,
+    axum::extract::Query(q): axum::extract::Query<ResolveQuery>,
+) -> Response {
+    if i.delay().await {
+        return error_500();
+    }
+    let (Some(kind), Ok(tenant)) = (ServiceKind::parse(&q.kind), TenantId::parse(&q.tenant)) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": "kind and tenant are required"})),
+        )
+            .into_response();
+    };
+    let loaded = i.inner.loaded.lock().unwrap().clone();
+    let Some((p, r)) = loaded else {
+        return error_500();
+    };
+    let map = p.map(kind).cloned().unwrap_or_default();
+    match model::fleet::resolve(kind, &tenant, &map, &r.routing) {
+        Ok(res) => Json(res).into_response(),
+        Err(e) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"error": e.message})),
+        )
+            .into_response(),
+    }
 }
 
 /// Reload, deduplicated by the caller's marker: a request whose

@@ -409,17 +409,23 @@ async fn restore(core: &Core, ctx: &StepContext) -> StepResult {
         let why = format!("restore revision {} after job {} failed or was cancelled", r.base, ctx.job.id);
         audited_write(core, ctx, "restore", &r.id, &base.document, rev, why).await?
     };
-    let mut reloaded = Vec::new();
+    // The document is back; an instance that cannot load it (the one
+    // that failed the post-condition, often) is reported, not waited for.
+    let (mut reloaded, mut not_reloaded) = (Vec::new(), Vec::new());
     if r.id.domain.is_fleet() {
         let (routing, _) = fleet_now(&**store).await?;
         let (gws, workers) = plan::reloads(&routing, &r.id);
         for g in &gws {
-            reload(core, ctx, g, &r.id, restored).await?;
-            reloaded.push(g.clone());
+            match reload(core, ctx, g, &r.id, restored).await {
+                Ok(_) => reloaded.push(g.clone()),
+                Err(f) => not_reloaded.push(format!("{g}: {}", f.error.message)),
+            }
         }
         let (p, _) = wanted(&r.id, restored);
         for (_, e) in &workers {
-            wait_loaded(core, &ctx.forward(), e, p, None).await?;
+            if let Err(f) = wait_loaded(core, &ctx.forward(), e, p, None).await {
+                not_reloaded.push(format!("{e}: {}", f.error.message));
+            }
         }
     } else if matches!(r.id.domain, Domain::Flags | Domain::Gates) {
         core.registry.refresh().await;
@@ -429,6 +435,7 @@ async fn restore(core: &Core, ctx: &StepContext) -> StepResult {
         "document_of_revision": r.base,
         "sha256": base.meta.sha256,
         "reloaded": reloaded,
+        "not_reloaded": not_reloaded,
     })))
 }
 

@@ -219,14 +219,17 @@ impl Registry {
         self.inner.loaded.send_if_modified(|cur| std::mem::replace(cur, (frev, grev)) != (frev, grev));
     }
 
-    pub fn spawn_follow(&self) -> tokio::task::JoinHandle<()> {
-        let this = self.clone();
+    /// Follows the live documents until the registry is dropped.
+    pub fn spawn_follow(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let every = self.inner.settings.follow_every;
         tokio::spawn(async move {
             loop {
-                this.refresh().await;
-                tokio::time::sleep(this.inner.settings.follow_every).await;
+                tokio::time::sleep(every).await;
+                let Some(inner) = weak.upgrade() else { return };
+                Registry { inner }.refresh().await;
             }
-        })
+        });
     }
 
     async fn summary(&self, id: &ConfigId, s: &Stored) -> Result<ConfigSummary, ConfigError> {

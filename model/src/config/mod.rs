@@ -616,3 +616,38 @@ pub fn sha256(v: &serde_json::Value) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// `GET /admin/v1/config`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(default, deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this domain's documents.
+    #[cfg_attr(feature = "openapi", param(inline))]
+    pub domain: Option<Domain>,
+    /// Only documents of this scope (`platform`, `kind:<kind>`, `tenant:<id>`).
+    pub scope: Option<String>,
+}
+
+/// One document (`GET /admin/v1/config/{domain}/{name}` and its history).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(default, deny_unknown_fields)]
+pub struct DocQuery {
+    /// The document's scope; `platform` when absent (placement: `kind:<kind>`).
+    pub scope: Option<String>,
+    /// An older revision (while its document is kept).
+    pub revision: Option<u64>,
+}
+
+/// `GET /admin/v1/config/{domain}/{name}/diff`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(default, deny_unknown_fields)]
+pub struct DiffQuery {
+    pub scope: Option<String>,
+    /// Default: the revision before `to`.
+    pub from: Option<u64>,
+    /// Default: the current revision.
+    pub to: Option<u64>,
+}

@@ -5,6 +5,7 @@
 //! parse, call the engine and map errors; no rule lives here.
 
 pub mod audit;
+pub mod config;
 pub mod fleet;
 pub mod iam;
 pub mod jobs;
@@ -39,6 +40,7 @@ pub(crate) fn doors() -> Vec<Door> {
         iam::doors(),
         jobs::doors(),
         moves::doors(),
+        config::doors(),
         openapi::doors(),
     ]
     .into_iter()
