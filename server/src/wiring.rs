@@ -175,7 +175,13 @@ fn build_registry(
         )),
         FleetSource::Kv => Arc::new(KvConfigStore::new(store.clone())),
     };
-    engine::config::Registry::new(source, actions, config.gates, Default::default())
+    engine::config::Registry::new(
+        source,
+        store.clone(),
+        actions,
+        config.gates,
+        Default::default(),
+    )
 }
 
 /// The job engine with every workflow this build knows.

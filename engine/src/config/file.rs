@@ -169,7 +169,8 @@ impl FileConfigStore {
         expected: u64,
         meta: &WriteMeta,
     ) -> Result<RevisionMeta, ConfigStoreError> {
-        let current = self.current(id)?.map_or(0, |(_, r)| r);
+        let before = self.current(id)?;
+        let current = before.as_ref().map_or(0, |(_, r)| r.to_owned());
         if current != expected {
             return Err(ConfigStoreError::Conflict { expected, current });
         }
@@ -203,20 +204,37 @@ impl FileConfigStore {
         Self::write_file(&path, &bytes)?;
         let rec = meta.revision(revision, document);
         // The document is written; a lost history write leaves the
-        // revision shown as unrecorded, never the document unwritten.
-        if let Err(e) = self.record(id, &rec, document) {
+        // revision shown as unrecorded, never the document unwritten. The
+        // revision it replaced is kept too when nobody recorded it (a file
+        // edited by hand, the simulator's first write): a restore needs it.
+        if let Err(e) = self.record(id, &rec, document, before) {
             tracing::warn!(document = %id, revision, error = %e, "config revision metadata not recorded");
         }
         Ok(rec)
     }
 
-    fn record(&self, id: &ConfigId, rec: &RevisionMeta, document: &Value) -> Result<(), ConfigStoreError> {
+    fn record(
+        &self,
+        id: &ConfigId,
+        rec: &RevisionMeta,
+        document: &Value,
+        before: Option<(Value, u64)>,
+    ) -> Result<(), ConfigStoreError> {
         let path = history_path(&self.file(id));
         let mut h: History = match read(&path)? {
             Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
             None => History::default(),
         };
         let list = h.entries.entry(id.key()).or_default();
+        if let Some((doc, rev)) = before {
+            let sha = model::config::sha256(&doc);
+            if !list.iter().any(|e| e.meta.sha256 == sha && e.document.is_some()) {
+                list.push(Entry {
+                    meta: unrecorded(rev, &doc),
+                    document: Some(doc),
+                });
+            }
+        }
         list.push(Entry {
             meta: rec.clone(),
             document: Some(document.clone()),
@@ -296,10 +314,15 @@ impl ConfigStore for FileConfigStore {
                     return this.stored(&id, doc, rev).map(Some);
                 }
             }
+            // The placement file's revision moves with every kind's write:
+            // a map's document at a revision is its newest recorded one at
+            // or before it.
             Ok(this
                 .history_of(&id)?
                 .into_iter()
-                .find(|e| e.meta.revision == revision)
+                .rev()
+                .find(|e| e.meta.revision <= revision)
+                .filter(|e| e.meta.revision == revision || id.domain == Domain::Placement)
                 .and_then(|e| e.document.map(|document| Stored { document, meta: e.meta })))
         })
         .await

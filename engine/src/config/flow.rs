@@ -449,6 +449,33 @@ impl Workflow for ConfigFlow {
         Ok(Planned::of(plan::plan(&self.core, self.kind, input, fwd).await?))
     }
 
+    /// One job per base revision: a claim whose job is still unfinished,
+    /// or finished having written, refuses the second (409 `locked`).
+    async fn reserve(&self, job: &model::ids::JobId, input: &Value) -> Result<(), JobsError> {
+        let c = plan::change(&self.core, self.kind, &normalised_for_run(input)).await?;
+        let base = input["base_revision"].as_u64().unwrap_or(0);
+        let jobs = self.core.gates.jobs.clone();
+        let store = self.core.registry.store().clone();
+        let id = c.id.clone();
+        let live = move |other: model::ids::JobId| {
+            let (jobs, store, id) = (jobs.clone(), store.clone(), id.clone());
+            Box::pin(async move {
+                let j = jobs.get()?.get(&other).await.ok()?;
+                if !j.state.is_terminal() {
+                    return Some(true);
+                }
+                // Ended: its claim stands only if it wrote the document.
+                let cur = store.get(&id).await.ok()??;
+                Some(cur.meta.job.as_ref() == Some(&other) || cur.meta.revision != base)
+            }) as futures::future::BoxFuture<'static, Option<bool>>
+        };
+        match self.core.registry.claim(&c.id, base, job, live).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(m)) => Err(JobsError::Locked(m)),
+            Err(e) => Err(JobsError::Config(e.into())),
+        }
+    }
+
     fn policy(&self, _step: &str) -> StepPolicy {
         StepPolicy {
             timeout: self.core.settings.load_timeout + Duration::from_secs(10),
@@ -494,7 +521,10 @@ impl Workflow for ConfigFlow {
             }
         }
         let base = job.input["base_revision"].as_u64().unwrap_or(0);
-        if job.state == JobState::Succeeded && base > 0 {
+        // Called before the terminal write: no error and no compensation
+        // means it is succeeding.
+        let walked_back = restore.is_some_and(|s| s.state != StepState::Pending && s.state != StepState::Skipped);
+        if job.error.is_none() && !walked_back && job.state != JobState::Cancelling && base > 0 {
             let mut input = normalised_for_run(&job.input);
             if let Some(o) = input.as_object_mut() {
                 o.remove("document");

@@ -34,6 +34,9 @@ use std::time::Duration;
 use store::{ConfigStore, ConfigStoreError, Stored};
 use tokio::sync::watch;
 
+/// Claims of base revisions (`Registry::claim`).
+pub const CLAIMS_BUCKET: &str = "config_claims";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0}")]
@@ -96,6 +99,9 @@ pub struct Registry {
 
 struct Inner {
     store: Arc<dyn ConfigStore>,
+    /// The substrate the job engine uses: the claims of base revisions
+    /// live there (atomic across replicas whatever the document source).
+    substrate: Arc<dyn crate::store::Substrate>,
     actions: Actions,
     /// `[gates]` from the boot config: the thresholds while no document.
     boot: Thresholds,
@@ -126,6 +132,7 @@ fn id_from(domain: &str, name: &str, scope: Option<&str>) -> Result<ConfigId, Co
 impl Registry {
     pub fn new(
         store: Arc<dyn ConfigStore>,
+        substrate: Arc<dyn crate::store::Substrate>,
         actions: Actions,
         boot: Thresholds,
         settings: RegistrySettings,
@@ -133,6 +140,7 @@ impl Registry {
         Self {
             inner: Arc::new(Inner {
                 store,
+                substrate,
                 actions,
                 boot,
                 thresholds: watch::channel(boot).0,
@@ -155,6 +163,64 @@ impl Registry {
     /// The move workflows write placement and routing through this.
     pub fn writer(&self) -> DocWriter {
         DocWriter::Store(self.inner.store.clone())
+    }
+
+    /// Claims `base` of `id` for `job`: of the jobs planned from one base
+    /// revision, one is accepted. A claim whose job ended without writing
+    /// (or was never stored, after a minute) is taken over.
+    pub async fn claim(
+        &self,
+        id: &ConfigId,
+        base: u64,
+        job: &model::ids::JobId,
+        live: impl Fn(model::ids::JobId) -> futures::future::BoxFuture<'static, Option<bool>>,
+    ) -> Result<Result<(), String>, ConfigStoreError> {
+        use crate::store::{BucketOptions, Key, StoreError};
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Claim {
+            job: model::ids::JobId,
+            at_ms: u64,
+        }
+        let kv = self
+            .inner
+            .substrate
+            .kv(CLAIMS_BUCKET, BucketOptions { history: 2, replicas: 1 })
+            .await?;
+        let key = Key::parse(&format!("{}.{base}", id.key()))?;
+        let mine = serde_json::to_vec(&Claim {
+            job: job.clone(),
+            at_ms: crate::identity::now_ms(),
+        })
+        .map_err(|e| ConfigStoreError::Source(e.to_string()))?;
+        loop {
+            match kv.create(&key, mine.clone().into()).await {
+                Ok(_) => return Ok(Ok(())),
+                Err(StoreError::AlreadyExists | StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let Some(e) = kv.get(&key).await? else { continue };
+            let Ok(held) = serde_json::from_slice::<Claim>(&e.value) else {
+                return Err(ConfigStoreError::Decode(format!("claim {key}")));
+            };
+            if &held.job == job {
+                return Ok(Ok(()));
+            }
+            let stale = match live(held.job.clone()).await {
+                Some(alive) => !alive,
+                None => crate::identity::now_ms().saturating_sub(held.at_ms) > 60_000,
+            };
+            if !stale {
+                return Ok(Err(format!(
+                    "{id} at revision {base} is being changed by {}: plan again when it is done",
+                    held.job
+                )));
+            }
+            match kv.update(&key, mine.clone().into(), e.revision).await {
+                Ok(_) => return Ok(Ok(())),
+                Err(StoreError::Conflict { .. } | StoreError::NotFound) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     pub fn actions(&self) -> &Actions {

@@ -501,6 +501,8 @@ impl Jobs {
             }
         }
         if origin == Origin::Client {
+            // After the replay check: a retry of a create answered before
+            // the freeze still gets its answer.
             if self.frozen() && !kind.is_config() {
                 return Err(JobsError::Frozen);
             }
@@ -598,6 +600,12 @@ impl Jobs {
             ..job
         };
 
+        // A kind that allows one job per observed state claims it now,
+        // atomically; the loser is refused before anything is stored.
+        if let Err(e) = wf.reserve(&id, &job.input).await {
+            let _ = stores.keys.delete(&scope, Some(claim_rev)).await;
+            return Err(e);
+        }
         let mut audit_caller = caller.clone();
         audit_caller.tenant = planned.target.tenant().map(|t| t.as_str().to_owned());
         let plan = Plan::new(&audit_caller, &format!("job.{kind}"), format!("job/{id}"))

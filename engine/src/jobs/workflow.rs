@@ -143,6 +143,14 @@ pub trait Workflow: Send + Sync {
     /// `BadRequest` and nothing is stored. `fwd` carries the creating
     /// request's ids on the reads a plan makes.
     async fn plan(&self, input: &serde_json::Value, fwd: &Forward) -> Result<Planned, JobsError>;
+    /// Called once per new job, its id fixed, before it is stored: a kind
+    /// that allows one job per observed state claims that state here (a
+    /// config change: its base revision), so that of two concurrent
+    /// creates exactly one is accepted. A retry with the same job id finds
+    /// its own claim.
+    async fn reserve(&self, _job: &model::ids::JobId, _input: &serde_json::Value) -> Result<(), JobsError> {
+        Ok(())
+    }
     fn policy(&self, step: &str) -> StepPolicy;
     async fn run(&self, ctx: &StepContext) -> Result<Option<serde_json::Value>, StepFailure>;
     /// What the finished job's result adds to its state and error (the
