@@ -10,6 +10,30 @@ use common::{app, body_json, body_string, TestApp};
 use model::policy;
 
 /// A new routing-reload job, created at the REST door.
+/// The flags document, pinned (as a rollback leaves it), so that an
+/// unpin has something to lift.
+async fn pinned_flags(a: &TestApp) {
+    use engine::config::store::WriteMeta;
+    let store = a.state.engine.config.store();
+    let id = model::config::ConfigId::flags();
+    if store.get(&id).await.unwrap().is_none() {
+        let meta = WriteMeta {
+            updated_by: "walk".into(),
+            job: None,
+            reason: None,
+        };
+        store.write(&id, &serde_json::json!({}), 0, &meta).await.unwrap();
+    }
+    let pin = model::config::Pin {
+        by: "walk".into(),
+        at_ms: 1,
+        reason: "walk test".into(),
+        revision: 1,
+        job: None,
+    };
+    store.set_pin(&id, Some(&pin)).await.unwrap();
+}
+
 async fn fresh_job(a: &TestApp) -> String {
     let n: u64 = rand::random();
     let res = a
@@ -120,6 +144,22 @@ async fn call_audited(a: &TestApp, p: &policy::Policy) -> StatusCode {
             format!("id={}&reason=walk+test", fresh_job(a).await),
             true,
         ),
+        "/config/{domain}/{name}/unpin" => {
+            pinned_flags(a).await;
+            (
+                "/admin/v1/config/flags/control/unpin".to_owned(),
+                r#"{"reason":"walk test"}"#.to_owned(),
+                false,
+            )
+        }
+        "/api/config/unpin" => {
+            pinned_flags(a).await;
+            (
+                p.path.to_owned(),
+                "domain=flags&name=control&scope=platform&reason=walk+test".to_owned(),
+                true,
+            )
+        }
         other => panic!("no valid call written for audited route {other}; add one"),
     };
     let token = if p.path == "/api/auth/logout" {
@@ -165,7 +205,7 @@ async fn every_privileged_route_appends_exactly_one_event() {
                 .is_some_and(|k| k.is_planned())
         })
         .collect();
-    assert_eq!(audited.len(), 12);
+    assert_eq!(audited.len(), 14);
     // Jobs write events of their own as they end (`job.<kind>.finished`),
     // so count the events of the call's action.
     let of = |events: &[engine::audit::AuditEvent], action: Option<&str>| {
