@@ -466,3 +466,39 @@ async fn a_change_freeze_refuses_other_jobs_but_not_config_changes() {
     let (_, c) = start(&h, JobKind::ConfigApply, apply("flags", "control", "platform", json!({"freeze": false}))).await.unwrap();
     assert_eq!(wait_terminal(&h.jobs, &c.job_id, Duration::from_secs(20)).await.state, JobState::Succeeded);
 }
+
+/// Same inputs and the same observed state give the same plan and hash;
+/// the impact counts exactly the tenants the document moves.
+#[test]
+fn plans_are_deterministic_and_count_what_they_move() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (store, _d) = rt.block_on(embedded());
+    let h = rt.block_on(with_fleet(store));
+    let base = placement(&h).aggregate_placement;
+    let tenants: Vec<String> = base.tenants.keys().map(|t| t.to_string()).collect();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(40));
+    runner
+        .run(&prop::collection::vec((0..tenants.len(), 0usize..3), 0..8), |moves| {
+            let mut doc = serde_json::to_value(&base).unwrap();
+            for (t, s) in &moves {
+                doc["tenants"][&tenants[*t]] = json!(format!("a{s}"));
+            }
+            let expected = tenants
+                .iter()
+                .filter(|t| doc["tenants"][t.as_str()] != serde_json::to_value(&base).unwrap()["tenants"][t.as_str()])
+                .count() as u64;
+            let input = apply("placement", "placement", "kind:aggregate", doc);
+            let (p1, p2) = rt.block_on(async {
+                let p1 = h.jobs.plan(&caller(), JobKind::ConfigApply, &input).await.unwrap();
+                let p2 = h.jobs.plan(&caller(), JobKind::ConfigApply, &input).await.unwrap();
+                (p1, p2)
+            });
+            prop_assert_eq!(&p1.hash, &p2.hash);
+            prop_assert_eq!(&p1.steps, &p2.steps);
+            prop_assert_eq!(&p1.change, &p2.change);
+            prop_assert_eq!(p1.change.as_ref().unwrap().impact.tenants_moved, expected);
+            Ok(())
+        })
+        .unwrap();
+}

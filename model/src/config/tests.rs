@@ -193,3 +193,88 @@ fn typed_documents_round_trip() {
     }
     let _ = ShardId::parse("a-1").unwrap();
 }
+
+mod props {
+    use super::super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| serde_json::json!(n)),
+            (-1e9f64..1e9).prop_map(|n| serde_json::json!(n)),
+            prop_oneof![
+                Just("a-1".to_owned()),
+                Just("http://a:1".to_owned()),
+                Just("disabled".to_owned()),
+                Just("acme".to_owned()),
+                ".{0,12}"
+            ]
+            .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("aggregate".to_owned()),
+                        Just("a-1".to_owned()),
+                        Just("endpoints".to_owned()),
+                        Just("state".to_owned()),
+                        Just("tenants".to_owned()),
+                        Just("default_shard".to_owned()),
+                        Just("active".to_owned()),
+                        Just("banner".to_owned()),
+                        "[a-z~/]{0,6}"
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn ids() -> Vec<ConfigId> {
+        vec![
+            ConfigId::routing(),
+            ConfigId::placement(crate::fleet::ServiceKind::Aggregate),
+            ConfigId::flags(),
+            ConfigId::gates(),
+            ConfigId::new(Domain::Activation, "activation", Scope::Platform).unwrap(),
+            ConfigId::new(Domain::Definitions, "d", Scope::Platform).unwrap(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Any value, as any domain's document: issues, never a panic; every
+        /// issue's code is a documented one and its pointer well-formed.
+        #[test]
+        fn validators_never_panic(doc in json()) {
+            for id in ids() {
+                for i in validate(&id, &doc, &super::ctx()) {
+                    prop_assert!(code::ALL.contains(&i.code.as_str()), "{}", i.code);
+                    prop_assert!(i.pointer.is_empty() || i.pointer.starts_with('/'));
+                }
+            }
+            let _ = sha256(&doc);
+        }
+
+        /// Any text: the line scanner ends; for JSON text, every pointer it
+        /// finds names a value that exists.
+        #[test]
+        fn the_line_scanner_finds_only_real_values(doc in json(), junk in ".{0,40}") {
+            let text = serde_json::to_string_pretty(&doc).unwrap();
+            for (p, line) in pointer_lines(&text) {
+                prop_assert!(doc.pointer(&p).is_some(), "{p}");
+                prop_assert!(line >= 1 && line as usize <= text.lines().count().max(1));
+            }
+            let _ = pointer_lines(&junk);
+            let _ = pointer_lines(&format!("{text}{junk}"));
+        }
+    }
+}
