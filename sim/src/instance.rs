@@ -123,7 +123,7 @@ pub(crate) struct Inner {
     routing_path: PathBuf,
     /// The documents a gateway loaded at its last reload: what it routes
     /// by (and answers `/admin/routing/resolve` from).
-    loaded: Mutex<Option<(model::fleet::PlacementDoc, model::fleet::RoutingDoc)>>,
+    loaded: Mutex<Option<Arc<(model::fleet::PlacementDoc, model::fleet::RoutingDoc)>>>,
     /// Deterministic pseudo-randomness for error rates and counters.
     seed: Mutex<u64>,
 }
@@ -226,8 +226,8 @@ impl Instance {
                         .ok()
                         .and_then(|b| serde_json::from_slice(&b).ok()),
                 );
-            if docs.is_some() {
-                *self.inner.loaded.lock().unwrap() = docs;
+            if let Some(d) = docs {
+                *self.inner.loaded.lock().unwrap() = Some(Arc::new(d));
             }
         }
     }
@@ -479,11 +479,13 @@ async fn resolve_tenant(
             .into_response();
     };
     let loaded = i.inner.loaded.lock().unwrap().clone();
-    let Some((p, r)) = loaded else {
+    let Some(docs) = loaded else {
         return error_500();
     };
-    let map = p.map(kind).cloned().unwrap_or_default();
-    match model::fleet::resolve(kind, &tenant, &map, &r.routing) {
+    let (p, r) = &*docs;
+    let empty = model::fleet::PlacementMap::default();
+    let map = p.map(kind).unwrap_or(&empty);
+    match model::fleet::resolve(kind, &tenant, map, &r.routing) {
         Ok(res) => Json(res).into_response(),
         Err(e) => (
             StatusCode::NOT_FOUND,

@@ -3,7 +3,8 @@
 //! one revision for the three maps), every other document is
 //! `<dir>/<domain>/<scope>/<name>.json` holding `{revision, document}`.
 //! Beside each file, `<file>.history.json` keeps every revision's
-//! metadata (and the documents of the newest `KEPT` ones); pins are in
+//! metadata, and `<file>.revs/<key>.<revision>.json` the documents of the
+//! newest `KEPT` ones (so reading metadata never reads documents); pins are in
 //! `<dir>/pins.json`. Every file is written atomically (temp + rename);
 //! one writer at a time in this process.
 
@@ -38,11 +39,10 @@ struct History {
     entries: BTreeMap<String, Vec<Entry>>,
 }
 
+/// One revision's metadata; its document, while kept, is a file of its own.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
     meta: RevisionMeta,
-    #[serde(default)]
-    document: Option<Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -126,6 +126,24 @@ impl FileConfigStore {
             }
             None => Vec::new(),
         })
+    }
+
+    fn rev_path(&self, id: &ConfigId, revision: u64) -> PathBuf {
+        let file = self.file(id);
+        let mut name = file.file_name().unwrap_or_default().to_os_string();
+        name.push(".revs");
+        file.with_file_name(name).join(format!("{}.{revision}.json", id.key()))
+    }
+
+    /// A kept revision's document.
+    fn kept(&self, id: &ConfigId, e: &Entry) -> Result<Option<Value>, ConfigStoreError> {
+        if !e.meta.kept {
+            return Ok(None);
+        }
+        match read(&self.rev_path(id, e.meta.revision))? {
+            Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| decode_error(&e)),
+            None => Ok(None),
+        }
     }
 
     fn stored(&self, id: &ConfigId, document: Value, revision: u64) -> Result<Stored, ConfigStoreError> {
@@ -226,24 +244,24 @@ impl FileConfigStore {
             None => History::default(),
         };
         let list = h.entries.entry(id.key()).or_default();
+        let keep = |meta: RevisionMeta, doc: &Value, list: &mut Vec<Entry>| -> Result<(), ConfigStoreError> {
+            let bytes = serde_json::to_vec(doc).map_err(|e| ConfigStoreError::Source(e.to_string()))?;
+            Self::write_file(&self.rev_path(id, meta.revision), &bytes)?;
+            list.push(Entry { meta });
+            Ok(())
+        };
         if let Some((doc, rev)) = before {
             let sha = model::config::sha256(&doc);
-            if !list.iter().any(|e| e.meta.sha256 == sha && e.document.is_some()) {
-                list.push(Entry {
-                    meta: unrecorded(rev, &doc),
-                    document: Some(doc),
-                });
+            if !list.iter().any(|e| e.meta.sha256 == sha && e.meta.kept) {
+                keep(unrecorded(rev, &doc), &doc, list)?;
             }
         }
-        list.push(Entry {
-            meta: rec.clone(),
-            document: Some(document.clone()),
-        });
+        keep(rec.clone(), document, list)?;
         let n = list.len();
         for (i, e) in list.iter_mut().enumerate() {
-            if i + KEPT < n {
-                e.document = None;
+            if i + KEPT < n && e.meta.kept {
                 e.meta.kept = false;
+                let _ = std::fs::remove_file(self.rev_path(id, e.meta.revision));
             }
         }
         if n > METAS {
@@ -317,13 +335,16 @@ impl ConfigStore for FileConfigStore {
             // The placement file's revision moves with every kind's write:
             // a map's document at a revision is its newest recorded one at
             // or before it.
-            Ok(this
+            let found = this
                 .history_of(&id)?
                 .into_iter()
                 .rev()
                 .find(|e| e.meta.revision <= revision)
-                .filter(|e| e.meta.revision == revision || id.domain == Domain::Placement)
-                .and_then(|e| e.document.map(|document| Stored { document, meta: e.meta })))
+                .filter(|e| e.meta.revision == revision || id.domain == Domain::Placement);
+            match found {
+                Some(e) => Ok(this.kept(&id, &e)?.map(|document| Stored { document, meta: e.meta })),
+                None => Ok(None),
+            }
         })
         .await
     }

@@ -94,6 +94,27 @@ async fn ran(core: &Core, job: &Job) -> Result<Ran, StepFailure> {
     })
 }
 
+/// The document a job changes and its base revision, from its input
+/// alone (the steps after `write` need no document).
+fn target(job: &Job) -> Result<(ConfigId, u64), StepFailure> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        domain: Domain,
+        name: String,
+        #[serde(default = "platform")]
+        scope: Scope,
+        #[serde(default)]
+        base_revision: u64,
+    }
+    fn platform() -> Scope {
+        Scope::Platform
+    }
+    let n: Named = serde_json::from_value(job.input.clone())
+        .map_err(|e| StepFailure::fatal("bad_input", model::error::safe_serde_detail(&e.to_string())))?;
+    let id = ConfigId::new(n.domain, &n.name, n.scope).map_err(|e| StepFailure::fatal("bad_input", e))?;
+    Ok((id, n.base_revision))
+}
+
 /// The stored input without its base revision: at run time the document
 /// is past its base once `write` has run.
 fn normalised_for_run(input: &Value) -> Value {
@@ -493,19 +514,19 @@ impl Workflow for ConfigFlow {
         if name == step::RESTORE {
             return restore(core, ctx).await;
         }
-        let r = ran(core, &ctx.job).await?;
+        let (id, base) = target(&ctx.job)?;
         let rev = written(ctx).ok_or_else(|| StepFailure::fatal("no_revision", "the write step recorded no revision"))?;
         if let Some(ep) = name.strip_prefix(&format!("{}:", step::RELOAD)) {
-            return reload(core, ctx, ep, &r.id, rev).await;
+            return reload(core, ctx, ep, &id, rev).await;
         }
         if let Some(rest) = name.strip_prefix(&format!("{}:", step::LOADED)) {
             let ep = rest.split_once(':').map_or(rest, |(_, e)| e);
             return wait_loaded(core, &ctx.forward(), ep, Some(rev), None).await;
         }
         match name.as_str() {
-            step::LOADED => control_loaded(core, &r.id, rev).await,
-            step::VERIFY => verify(core, ctx, &r.id, r.base).await,
-            step::PIN => pin(core, ctx, &r.id, rev).await,
+            step::LOADED => control_loaded(core, &id, rev).await,
+            step::VERIFY => verify(core, ctx, &id, base).await,
+            step::PIN => pin(core, ctx, &id, rev).await,
             other => Err(StepFailure::fatal("unknown_step", format!("no step {other}"))),
         }
     }
