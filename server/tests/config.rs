@@ -159,7 +159,7 @@ async fn plan_then_apply_with_a_key_then_rollback_pins() {
     let (_, doc) = get(&a, "/admin/v1/config/flags/control").await;
     assert_eq!(doc["document"]["banner"], "rest");
     assert_eq!(doc["meta"]["job"], job["id"]);
-    assert_eq!(doc["meta"]["updated_by"].as_str().is_some(), true);
+    assert!(doc["meta"]["updated_by"].as_str().is_some());
 
     // The plan made before is stale now (the base moved).
     let (s, b, _) = post(&a, "/admin/v1/jobs/config.apply", &a.admin, Some("\"cfg-2\""), &create).await;

@@ -208,34 +208,13 @@ async fn wait_loaded(
     placement: Option<u64>,
     routing: Option<u64>,
 ) -> StepResult {
-    let deadline = Instant::now() + core.settings.load_timeout;
-    loop {
-        let seen = instances::ready(&core.gates.http, ep, fwd).await;
-        if let Ok(l) = &seen {
-            let ok = placement.is_none_or(|p| l.placement.is_some_and(|x| x >= p))
-                && routing.is_none_or(|r| l.routing.is_some_and(|x| x >= r));
-            if ok {
-                return Ok(Some(json!({
-                    "loaded_placement_revision": l.placement,
-                    "loaded_routing_revision": l.routing,
-                })));
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(StepFailure::retry(
-                "not_loaded",
-                format!(
-                    "{ep} has not loaded placement {placement:?} / routing {routing:?} after {} ms ({})",
-                    core.settings.load_timeout.as_millis(),
-                    match seen {
-                        Ok(l) => format!("loaded: placement {:?}, routing {:?}", l.placement, l.routing),
-                        Err(e) => e,
-                    }
-                ),
-            ));
-        }
-        tokio::time::sleep(core.settings.poll).await;
-    }
+    let want = instances::Want {
+        placement,
+        routing,
+        timeout: core.settings.load_timeout,
+        poll: core.settings.poll,
+    };
+    instances::wait_loaded(&core.gates.http, ep, fwd, want).await
 }
 
 async fn reload(core: &Core, ctx: &StepContext, ep: &str, id: &ConfigId, rev: u64) -> StepResult {

@@ -84,7 +84,7 @@ pub(super) async fn change(core: &Core, kind: JobKind, raw: &Value) -> Result<Ch
                 .get(&id)
                 .await
                 .map_err(read)?
-                .ok_or_else(|| JobsError::NotFound)?;
+                .ok_or(JobsError::NotFound)?;
             let current = base.meta.revision;
             if let Some(b) = i.base_revision {
                 if b != current {

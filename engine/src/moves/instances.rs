@@ -104,6 +104,54 @@ pub async fn ready(http: &GatewayClient, endpoint: &str, fwd: &Forward) -> Resul
     })
 }
 
+/// What a wait for loaded revisions waits for, and how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Want {
+    pub placement: Option<u64>,
+    pub routing: Option<u64>,
+    pub timeout: std::time::Duration,
+    pub poll: std::time::Duration,
+}
+
+/// Waits until `endpoint` reports at least the wanted revisions loaded;
+/// after the timeout fails (retryably) with what it last saw.
+pub async fn wait_loaded(
+    http: &GatewayClient,
+    endpoint: &str,
+    fwd: &Forward,
+    want: Want,
+) -> Result<Option<serde_json::Value>, StepFailure> {
+    let deadline = std::time::Instant::now() + want.timeout;
+    let (placement, routing) = (want.placement, want.routing);
+    loop {
+        let seen = ready(http, endpoint, fwd).await;
+        if let Ok(l) = &seen {
+            let ok = placement.is_none_or(|p| l.placement.is_some_and(|x| x >= p))
+                && routing.is_none_or(|r| l.routing.is_some_and(|x| x >= r));
+            if ok {
+                return Ok(Some(serde_json::json!({
+                    "loaded_placement_revision": l.placement,
+                    "loaded_routing_revision": l.routing,
+                })));
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(StepFailure::retry(
+                "not_loaded",
+                format!(
+                    "{endpoint} has not loaded placement {placement:?} / routing {routing:?} after {} ms ({})",
+                    want.timeout.as_millis(),
+                    match seen {
+                        Ok(l) => format!("loaded: placement {:?}, routing {:?}", l.placement, l.routing),
+                        Err(e) => e,
+                    }
+                ),
+            ));
+        }
+        tokio::time::sleep(want.poll).await;
+    }
+}
+
 /// `(requests, 5xx)` of one tenant on one instance, from
 /// `<kind>_tenant_requests_total{tenant=..,status=..}`.
 pub async fn tenant_counts(

@@ -3,10 +3,9 @@
 //! again after a crash (a drain already asked is asked again under the
 //! same marker, a placement already written is recognised, not rewritten).
 
-use super::instances::{self, Loaded};
+use super::instances;
 use super::{input, plan, Moves};
 use crate::fleet::writer::WriteError;
-use crate::gateway::Forward;
 use crate::jobs::workflow::{StepContext, StepFailure};
 use crate::jobs::JobsError;
 use model::fleet::{ServiceKind, ShardId, TenantId};
@@ -337,37 +336,13 @@ async fn wait_loaded(
     placement: Option<u64>,
     routing: Option<u64>,
 ) -> StepResult {
-    let deadline = Instant::now() + core.settings.load_timeout;
-    let fwd: Forward = ctx.forward();
-    let ok = |l: &Loaded| {
-        placement.is_none_or(|p| l.placement.is_some_and(|x| x >= p))
-            && routing.is_none_or(|r| l.routing.is_some_and(|x| x >= r))
+    let want = instances::Want {
+        placement,
+        routing,
+        timeout: core.settings.load_timeout,
+        poll: core.settings.poll,
     };
-    loop {
-        let seen = instances::ready(&core.gates.http, ep, &fwd).await;
-        if let Ok(l) = &seen {
-            if ok(l) {
-                return Ok(Some(json!({
-                    "loaded_placement_revision": l.placement,
-                    "loaded_routing_revision": l.routing,
-                })));
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(StepFailure::retry(
-                "not_loaded",
-                format!(
-                    "{ep} has not loaded placement {placement:?} / routing {routing:?} after {} ms (loaded: {})",
-                    core.settings.load_timeout.as_millis(),
-                    match seen {
-                        Ok(l) => format!("placement {:?}, routing {:?}", l.placement, l.routing),
-                        Err(e) => e,
-                    }
-                ),
-            ));
-        }
-        sleep(core.settings.poll).await;
-    }
+    instances::wait_loaded(&core.gates.http, ep, &ctx.forward(), want).await
 }
 
 /// The fleet's own view resolves the tenant to the target.
