@@ -414,18 +414,21 @@ impl Registry {
     /// Every issue of `doc` as the document `id`: the schema first, then
     /// (when it passes) the semantic rules against the other documents.
     pub async fn issues(&self, id: &ConfigId, doc: &Value) -> Result<Vec<ConfigIssue>, ConfigError> {
+        Ok(Self::issues_in(id, doc, self.context().await?))
+    }
+
+    /// `issues` against a context already read (a plan reads it once).
+    /// The current placement maps stay in it even for a placement change:
+    /// their tenants are the ones that must keep a shard.
+    pub fn issues_in(id: &ConfigId, doc: &Value, mut cx: Context) -> Vec<ConfigIssue> {
         let schema = schema::issues(id.domain, doc);
         if !schema.is_empty() {
-            return Ok(schema);
+            return schema;
         }
-        // The current placement maps stay in the context even for a
-        // placement change: their tenants are the ones that must keep a
-        // shard.
-        let mut cx = self.context().await?;
         if id.domain == Domain::Definitions {
             cx.definitions.insert(id.name.clone());
         }
-        Ok(model::config::validate(id, doc, &cx))
+        model::config::validate(id, doc, &cx)
     }
 
     /// `config.validate`: no side effect. A text's syntax error and every

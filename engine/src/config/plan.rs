@@ -153,11 +153,11 @@ impl FleetDocs {
 
     /// (shard, state, endpoints) of a tenant for a kind, `None` when it
     /// does not resolve.
-    fn resolution(&self, kind: ServiceKind, t: &TenantId) -> Option<(ShardId, String, Vec<String>)> {
+    fn resolution(&self, kind: ServiceKind, t: &TenantId) -> Option<(ShardId, model::fleet::ShardState, Vec<String>)> {
         let map = self.placements.get(&kind)?;
         resolve(kind, t, map, &self.routing)
             .ok()
-            .map(|r| (r.shard, format!("{:?}", r.state), r.endpoints))
+            .map(|r| (r.shard, r.state, r.endpoints))
     }
 }
 
@@ -243,10 +243,8 @@ pub(super) async fn plan(core: &Core, kind: JobKind, raw: &Value, fwd: &Forward)
     let base_revision = c.base.as_ref().map_or(0, |b| b.meta.revision);
     let empty = Value::Object(Default::default());
     let base_doc = c.base.as_ref().map_or(&empty, |b| &b.document);
-    let issues = registry
-        .issues(&c.id, &c.document)
-        .await
-        .map_err(JobsError::Config)?;
+    let cx = registry.context().await.map_err(JobsError::Config)?;
+    let issues = super::Registry::issues_in(&c.id, &c.document, cx.clone());
     let mut gates = vec![GateCheck::new(
         code::CONFIG_VALID,
         c.id.to_string(),
@@ -279,10 +277,6 @@ pub(super) async fn plan(core: &Core, kind: JobKind, raw: &Value, fwd: &Forward)
     }
     let mut revisions = Revisions::default();
     revisions.config.insert(c.id.to_string(), base_revision);
-    let cx = registry
-        .context()
-        .await
-        .map_err(JobsError::Config)?;
     let mut imp = Impact::default();
     let mut steps = vec![plan_step(
         step::WRITE.into(),

@@ -574,38 +574,44 @@ pub struct ConfigChange {
 /// no whitespace. Its SHA-256 identifies a document's content whatever the
 /// source's formatting.
 pub fn canonical_json(v: &serde_json::Value) -> String {
-    fn write(v: &serde_json::Value, out: &mut String) {
+    fn write(v: &serde_json::Value, out: &mut Vec<u8>) {
         match v {
             serde_json::Value::Object(m) => {
                 let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                out.push('{');
+                // serde_json's map is sorted unless `preserve_order` is on.
+                if !keys.is_sorted() {
+                    keys.sort();
+                }
+                out.push(b'{');
                 for (i, k) in keys.into_iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
-                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
-                    out.push(':');
+                    let _ = serde_json::to_writer(&mut *out, k);
+                    out.push(b':');
                     write(&m[k], out);
                 }
-                out.push('}');
+                out.push(b'}');
             }
             serde_json::Value::Array(a) => {
-                out.push('[');
+                out.push(b'[');
                 for (i, x) in a.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
                     write(x, out);
                 }
-                out.push(']');
+                out.push(b']');
             }
-            other => out.push_str(&other.to_string()),
+            other => {
+                let _ = serde_json::to_writer(&mut *out, other);
+            }
         }
     }
-    let mut out = String::new();
+    let mut out = Vec::new();
     write(v, &mut out);
-    out
+    // Only JSON text was written: always UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// SHA-256 (hex) of the canonical document.
