@@ -8,6 +8,7 @@
 //! file; a new domain is also one line in `shell::nav::DOMAINS`.
 
 pub mod audit;
+pub mod config;
 pub mod error;
 pub mod fleet;
 pub mod iam;

@@ -65,7 +65,11 @@ async fn main() {
         ..Topology::default()
     };
     let fleet = Fleet::start(&topo, dir.path(), 0).await.unwrap();
-    let docs = FleetDocs::from_files(fleet.placement_path.clone(), fleet.routing_path.clone(), Duration::from_millis(200));
+    let docs = FleetDocs::from_files(
+        fleet.placement_path.clone(),
+        fleet.routing_path.clone(),
+        Duration::from_millis(200),
+    );
     let health = HealthPoller::start(
         docs.clone(),
         PollerConfig {
@@ -75,7 +79,10 @@ async fn main() {
     );
     let service = FleetService { docs, health };
     let store: Arc<dyn Substrate> = Arc::new(EmbeddedStore::open(dir.path()).await.unwrap());
-    let audit = Arc::new(AuditLog::lazy(store.clone(), b"config-bench-chain-key-0123456789"));
+    let audit = Arc::new(AuditLog::lazy(
+        store.clone(),
+        b"config-bench-chain-key-0123456789",
+    ));
     let actions = Actions::new(
         audit,
         store.clone(),
@@ -89,7 +96,13 @@ async fn main() {
         fleet.routing_path.clone(),
         dir.path().join("config"),
     ));
-    let registry = Registry::new(source, store.clone(), actions.clone(), Thresholds::default(), Default::default());
+    let registry = Registry::new(
+        source,
+        store.clone(),
+        actions.clone(),
+        Thresholds::default(),
+        Default::default(),
+    );
     let cell = Arc::new(OnceLock::new());
     let gates = GateContext {
         fleet: service,
@@ -118,7 +131,8 @@ async fn main() {
     drop(jobs.start());
 
     // The change: 100 tenants of a0 moved to a1.
-    let base: PlacementDoc = serde_json::from_slice(&std::fs::read(&fleet.placement_path).unwrap()).unwrap();
+    let base: PlacementDoc =
+        serde_json::from_slice(&std::fs::read(&fleet.placement_path).unwrap()).unwrap();
     let mut doc = serde_json::to_value(&base.aggregate_placement).unwrap();
     let on_a0: Vec<String> = base
         .aggregate_placement
@@ -164,7 +178,10 @@ async fn main() {
     let mut plan = None;
     for _ in 0..30 {
         let t = Instant::now();
-        let p = jobs.plan(&caller(), JobKind::ConfigApply, &input).await.unwrap();
+        let p = jobs
+            .plan(&caller(), JobKind::ConfigApply, &input)
+            .await
+            .unwrap();
         v.push(t.elapsed());
         plan = Some(p);
     }
@@ -181,11 +198,18 @@ async fn main() {
     // Apply end to end: wait for the gates (health probed) first.
     let start = Instant::now();
     let plan = loop {
-        let p = jobs.plan(&caller(), JobKind::ConfigApply, &input).await.unwrap();
+        let p = jobs
+            .plan(&caller(), JobKind::ConfigApply, &input)
+            .await
+            .unwrap();
         if !p.blocked {
             break p;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "{:?}", p.gates.iter().filter(|g| !g.pass).collect::<Vec<_>>());
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            p.gates.iter().filter(|g| !g.pass).collect::<Vec<_>>()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let t = Instant::now();
@@ -218,10 +242,18 @@ async fn main() {
     let created = job.created_ms;
     for s in &job.steps {
         if let (Some(a), Some(b)) = (s.started_ms, s.finished_ms) {
-            println!("  step {:<44} starts +{:>6} ms, takes {:>6} ms", s.name, a - created, b - a);
+            println!(
+                "  step {:<44} starts +{:>6} ms, takes {:>6} ms",
+                s.name,
+                a - created,
+                b - a
+            );
         }
     }
-    let after = registry.get(&ConfigId::placement(ServiceKind::Aggregate), None).await.unwrap();
+    let after = registry
+        .get(&ConfigId::placement(ServiceKind::Aggregate), None)
+        .await
+        .unwrap();
     let instances = fleet.instances().len();
     let loaded = fleet
         .instances()

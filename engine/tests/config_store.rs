@@ -43,10 +43,22 @@ impl Source {
                 std::fs::write(path, bytes).unwrap();
             }
             Raw::Kv(s) => {
-                let kv = s.kv("config", BucketOptions { history: 32, replicas: 1 }).await.unwrap();
-                kv.put(&Key::parse("flags.platform.control").unwrap(), bytes.to_vec().into())
+                let kv = s
+                    .kv(
+                        "config",
+                        BucketOptions {
+                            history: 32,
+                            replicas: 1,
+                        },
+                    )
                     .await
                     .unwrap();
+                kv.put(
+                    &Key::parse("flags.platform.control").unwrap(),
+                    bytes.to_vec().into(),
+                )
+                .await
+                .unwrap();
             }
         }
     }
@@ -58,7 +70,11 @@ fn unique(stem: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("{stem}{}x{}", t % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{stem}{}x{}",
+        t % 1_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 async fn sources(test: &str) -> Vec<Source> {
@@ -91,7 +107,8 @@ async fn sources(test: &str) -> Vec<Source> {
         })
         .await
         .unwrap();
-        let ns: Arc<dyn Substrate> = Arc::new(Namespaced::new(Arc::new(nats), &unique("cs")).unwrap());
+        let ns: Arc<dyn Substrate> =
+            Arc::new(Namespaced::new(Arc::new(nats), &unique("cs")).unwrap());
         out.push(Source {
             name: "nats",
             store: Arc::new(KvConfigStore::new(ns.clone())),
@@ -122,28 +139,64 @@ async fn cas_metadata_and_history() {
         assert_eq!(m1.updated_by.as_deref(), Some("alice"), "{n}");
         assert_eq!(m1.sha256, model::config::sha256(&a));
         let got = s.store.get(&id).await.unwrap().unwrap();
-        assert_eq!((got.document.clone(), got.meta.clone()), (a.clone(), m1.clone()), "{n}");
+        assert_eq!(
+            (got.document.clone(), got.meta.clone()),
+            (a.clone(), m1.clone()),
+            "{n}"
+        );
         // A create on an existing document, and a stale CAS, both lose
         // with the current revision.
         let b = json!({"banner": "b"});
         let e = s.store.write(&id, &b, 0, &meta("bob")).await.unwrap_err();
-        assert_eq!(e, ConfigStoreError::Conflict { expected: 0, current: m1.revision }, "{n}");
-        let m2 = s.store.write(&id, &b, m1.revision, &meta("bob")).await.unwrap();
+        assert_eq!(
+            e,
+            ConfigStoreError::Conflict {
+                expected: 0,
+                current: m1.revision
+            },
+            "{n}"
+        );
+        let m2 = s
+            .store
+            .write(&id, &b, m1.revision, &meta("bob"))
+            .await
+            .unwrap();
         assert!(m2.revision > m1.revision, "{n}");
-        let e = s.store.write(&id, &a, m1.revision, &meta("carol")).await.unwrap_err();
+        let e = s
+            .store
+            .write(&id, &a, m1.revision, &meta("carol"))
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "conflict", "{n}");
-        assert_eq!(e, ConfigStoreError::Conflict { expected: m1.revision, current: m2.revision }, "{n}");
+        assert_eq!(
+            e,
+            ConfigStoreError::Conflict {
+                expected: m1.revision,
+                current: m2.revision
+            },
+            "{n}"
+        );
         let h = s.store.history(&id).await.unwrap();
-        let revs: Vec<(u64, Option<String>)> = h.iter().map(|m| (m.revision, m.updated_by.clone())).collect();
+        let revs: Vec<(u64, Option<String>)> = h
+            .iter()
+            .map(|m| (m.revision, m.updated_by.clone()))
+            .collect();
         assert_eq!(
             revs,
-            vec![(m2.revision, Some("bob".into())), (m1.revision, Some("alice".into()))],
+            vec![
+                (m2.revision, Some("bob".into())),
+                (m1.revision, Some("alice".into()))
+            ],
             "{n}: newest first"
         );
         let old = s.store.at(&id, m1.revision).await.unwrap().unwrap();
         assert_eq!(old.document, a, "{n}");
         assert_eq!(old.meta.updated_by.as_deref(), Some("alice"), "{n}");
-        assert_eq!(s.store.at(&id, m2.revision + 100).await.unwrap(), None, "{n}");
+        assert_eq!(
+            s.store.at(&id, m2.revision + 100).await.unwrap(),
+            None,
+            "{n}"
+        );
         assert_eq!(s.store.list().await.unwrap(), vec![id], "{n}");
     }
 }
@@ -152,13 +205,23 @@ async fn cas_metadata_and_history() {
 async fn exactly_one_of_concurrent_writers_from_one_base_wins() {
     for s in sources("race").await {
         let id = ConfigId::gates();
-        let base = s.store.write(&id, &json!({"max_source_lag": 1}), 0, &meta("seed")).await.unwrap();
+        let base = s
+            .store
+            .write(&id, &json!({"max_source_lag": 1}), 0, &meta("seed"))
+            .await
+            .unwrap();
         let tasks: Vec<_> = (0..16)
             .map(|i| {
                 let st = s.store.clone();
                 let id = id.clone();
                 tokio::spawn(async move {
-                    st.write(&id, &json!({"max_source_lag": 100 + i}), base.revision, &meta("racer")).await
+                    st.write(
+                        &id,
+                        &json!({"max_source_lag": 100 + i}),
+                        base.revision,
+                        &meta("racer"),
+                    )
+                    .await
                 })
             })
             .collect();
@@ -180,9 +243,14 @@ async fn an_independent_write_is_shown_unrecorded_and_a_bad_value_is_a_decode_er
     for s in sources("raw").await {
         let n = s.name;
         let id = ConfigId::flags();
-        let m1 = s.store.write(&id, &json!({"freeze": false}), 0, &meta("alice")).await.unwrap();
+        let m1 = s
+            .store
+            .write(&id, &json!({"freeze": false}), 0, &meta("alice"))
+            .await
+            .unwrap();
         // Someone writes the document outside the registry.
-        s.raw_flags(br#"{"revision": 99, "document": {"freeze": true}}"#).await;
+        s.raw_flags(br#"{"revision": 99, "document": {"freeze": true}}"#)
+            .await;
         let got = s.store.get(&id).await.unwrap().unwrap();
         assert_eq!(got.meta.updated_by, None, "{n}: who wrote it is unknown");
         assert_eq!(got.meta.job, None, "{n}");
@@ -201,7 +269,12 @@ async fn pins_are_kept_per_document() {
     for s in sources("pins").await {
         let n = s.name;
         let id = ConfigId::placement(ServiceKind::Runner);
-        let other = ConfigId::new(Domain::Activation, "activation", Scope::parse("tenant:acme").unwrap()).unwrap();
+        let other = ConfigId::new(
+            Domain::Activation,
+            "activation",
+            Scope::parse("tenant:acme").unwrap(),
+        )
+        .unwrap();
         assert_eq!(s.store.pin(&id).await.unwrap(), None, "{n}");
         let p = Pin {
             by: "alice".into(),
@@ -223,28 +296,55 @@ async fn the_fleet_documents_live_where_the_platform_reads_them() {
     for s in sources("fleet").await {
         let n = s.name;
         let r = ConfigId::routing();
-        let routing = json!({"aggregate": {"a-1": {"endpoints": ["http://a:1"], "state": "active"}}});
-        s.store.write(&r, &routing, 0, &meta("alice")).await.unwrap();
+        let routing =
+            json!({"aggregate": {"a-1": {"endpoints": ["http://a:1"], "state": "active"}}});
+        s.store
+            .write(&r, &routing, 0, &meta("alice"))
+            .await
+            .unwrap();
         let agg = ConfigId::placement(ServiceKind::Aggregate);
         let map = json!({"default_shard": null, "tenants": {"acme": "a-1"}});
         let m = s.store.write(&agg, &map, 0, &meta("alice")).await.unwrap();
-        assert_eq!(s.store.get(&agg).await.unwrap().unwrap().document, map, "{n}");
+        assert_eq!(
+            s.store.get(&agg).await.unwrap().unwrap().document,
+            map,
+            "{n}"
+        );
         match &s.raw {
             Raw::Files(dir) => {
                 let doc: model::fleet::PlacementDoc =
-                    serde_json::from_slice(&std::fs::read(dir.join("placement/dev.json")).unwrap()).unwrap();
+                    serde_json::from_slice(&std::fs::read(dir.join("placement/dev.json")).unwrap())
+                        .unwrap();
                 assert_eq!(doc.revision, m.revision, "{n}");
-                assert!(doc.aggregate_placement.tenants.contains_key(&model::fleet::TenantId::parse("acme").unwrap()));
+                assert!(doc
+                    .aggregate_placement
+                    .tenants
+                    .contains_key(&model::fleet::TenantId::parse("acme").unwrap()));
                 let rd: model::fleet::RoutingDoc =
-                    serde_json::from_slice(&std::fs::read(dir.join("routing/dev.json")).unwrap()).unwrap();
+                    serde_json::from_slice(&std::fs::read(dir.join("routing/dev.json")).unwrap())
+                        .unwrap();
                 assert_eq!(rd.revision, 1, "{n}");
             }
             Raw::Kv(st) => {
                 let kv = st.kv("placement", BucketOptions::default()).await.unwrap();
-                let e = kv.get(&Key::parse("aggregate_placement").unwrap()).await.unwrap().unwrap();
-                assert_eq!(serde_json::from_slice::<serde_json::Value>(&e.value).unwrap(), map, "{n}");
+                let e = kv
+                    .get(&Key::parse("aggregate_placement").unwrap())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    serde_json::from_slice::<serde_json::Value>(&e.value).unwrap(),
+                    map,
+                    "{n}"
+                );
                 let kv = st.kv("routing", BucketOptions::default()).await.unwrap();
-                assert!(kv.get(&Key::parse("routing").unwrap()).await.unwrap().is_some(), "{n}");
+                assert!(
+                    kv.get(&Key::parse("routing").unwrap())
+                        .await
+                        .unwrap()
+                        .is_some(),
+                    "{n}"
+                );
             }
         }
         let mut ids = s.store.list().await.unwrap();
@@ -262,7 +362,9 @@ impl Substrate for Down {
         "nats"
     }
     async fn kv(&self, _: &str, _: BucketOptions) -> Result<Arc<dyn Kv>, StoreError> {
-        Err(StoreError::Unavailable("connection refused (nats://user:hunter2@10.0.0.1:4222)".into()))
+        Err(StoreError::Unavailable(
+            "connection refused (nats://user:hunter2@10.0.0.1:4222)".into(),
+        ))
     }
     async fn log(&self, _: &str) -> Result<Arc<dyn EventLog>, StoreError> {
         Err(StoreError::Unavailable("down".into()))
@@ -284,7 +386,11 @@ async fn a_source_that_is_down_is_a_source_error_and_clients_see_no_detail() {
     // The file source: a folder where a file should be.
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("flags/platform/control.json")).unwrap();
-    let f = FileConfigStore::new(dir.path().join("p.json"), dir.path().join("r.json"), dir.path().to_path_buf());
+    let f = FileConfigStore::new(
+        dir.path().join("p.json"),
+        dir.path().join("r.json"),
+        dir.path().to_path_buf(),
+    );
     let e = f.get(&ConfigId::flags()).await.unwrap_err();
     assert_eq!(e.code(), "config_source", "{e}");
 }

@@ -234,6 +234,8 @@ pub const CAPABILITIES: &[Capability] = &[
         .audited("job.config.rollback"),
     // The UI doors of config jobs (the kind an argument; the engine checks
     // the right and appends `job.<kind>`, as for the moves).
+    // Every page shows the banner and the freeze: any signed-in principal.
+    cap("config.flags", Authenticated).ui("/api/config/flags"),
     cap("config.plan", Authenticated).ui("/api/config/plan"),
     cap("config.create", Authenticated).ui("/api/config/create"),
     // After the kinds: any other `POST /jobs/{kind}` (the segment axum calls

@@ -22,7 +22,10 @@ async fn pinned_flags(a: &TestApp) {
             job: None,
             reason: None,
         };
-        store.write(&id, &serde_json::json!({}), 0, &meta).await.unwrap();
+        store
+            .write(&id, &serde_json::json!({}), 0, &meta)
+            .await
+            .unwrap();
     }
     let pin = model::config::Pin {
         by: "walk".into(),

@@ -36,7 +36,13 @@ async fn fleet_app() -> (TestApp, sim::Fleet, tempfile::TempDir) {
     (app, fleet, dir)
 }
 
-async fn post(a: &TestApp, uri: &str, token: &str, key: Option<&str>, body: &str) -> (StatusCode, Value, bool) {
+async fn post(
+    a: &TestApp,
+    uri: &str,
+    token: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (StatusCode, Value, bool) {
     let mut req = Request::post(uri)
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json");
@@ -45,7 +51,10 @@ async fn post(a: &TestApp, uri: &str, token: &str, key: Option<&str>, body: &str
     }
     let res = a.send(req.body(Body::from(body.to_owned())).unwrap()).await;
     let status = res.status();
-    let replayed = res.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+    let replayed = res
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
     (status, body_json(res).await, replayed)
 }
 
@@ -76,55 +85,139 @@ async fn reads_validation_and_rights() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| format!("{}/{}@{}", i["id"]["domain"].as_str().unwrap(), i["id"]["name"].as_str().unwrap(), i["id"]["scope"].as_str().unwrap()))
+        .map(|i| {
+            format!(
+                "{}/{}@{}",
+                i["id"]["domain"].as_str().unwrap(),
+                i["id"]["name"].as_str().unwrap(),
+                i["id"]["scope"].as_str().unwrap()
+            )
+        })
         .collect();
-    assert!(ids.contains(&"routing/routing@platform".to_owned()), "{ids:?}");
-    assert!(ids.contains(&"placement/placement@kind:aggregate".to_owned()), "{ids:?}");
-    assert_eq!(list["items"][0]["meta"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        ids.contains(&"routing/routing@platform".to_owned()),
+        "{ids:?}"
+    );
+    assert!(
+        ids.contains(&"placement/placement@kind:aggregate".to_owned()),
+        "{ids:?}"
+    );
+    assert_eq!(
+        list["items"][0]["meta"]["sha256"].as_str().unwrap().len(),
+        64
+    );
     let (s, l) = get(&a, "/admin/v1/config?domain=routing").await;
-    assert_eq!((s, l["items"].as_array().unwrap().len()), (StatusCode::OK, 1));
+    assert_eq!(
+        (s, l["items"].as_array().unwrap().len()),
+        (StatusCode::OK, 1)
+    );
     let (s, b) = get(&a, "/admin/v1/config?scope=kind:web").await;
-    assert_eq!((s, b["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
 
-    let (s, doc) = get(&a, "/admin/v1/config/placement/placement?scope=kind:aggregate").await;
+    let (s, doc) = get(
+        &a,
+        "/admin/v1/config/placement/placement?scope=kind:aggregate",
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{doc}");
     assert!(doc["document"]["tenants"].is_object());
     assert_eq!(doc["source"]["kind"], "file");
     for (uri, status, code) in [
-        ("/admin/v1/config/placement/placement", StatusCode::BAD_REQUEST, "bad_request"),
-        ("/admin/v1/config/nope/x", StatusCode::NOT_FOUND, "not_found"),
-        ("/admin/v1/config/flags/Bad_Name", StatusCode::BAD_REQUEST, "bad_request"),
-        ("/admin/v1/config/flags/control", StatusCode::NOT_FOUND, "not_found"),
-        ("/admin/v1/config/routing/routing?revision=999", StatusCode::NOT_FOUND, "not_found"),
-        ("/admin/v1/config/routing/routing?revision=x", StatusCode::BAD_REQUEST, "bad_request"),
-        ("/admin/v1/config/routing/routing/diff", StatusCode::NOT_FOUND, "not_found"),
-        ("/admin/v1/config/schemas/nope", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "/admin/v1/config/placement/placement",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/admin/v1/config/nope/x",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/admin/v1/config/flags/Bad_Name",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/admin/v1/config/flags/control",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/admin/v1/config/routing/routing?revision=999",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/admin/v1/config/routing/routing?revision=x",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/admin/v1/config/routing/routing/diff",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/admin/v1/config/schemas/nope",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
     ] {
         let (s, b) = get(&a, uri).await;
         assert_eq!((s, b["code"].as_str()), (status, Some(code)), "{uri}: {b}");
     }
     let (s, schema) = get(&a, "/admin/v1/config/schemas/placement").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(schema["$schema"].as_str().unwrap().contains("2020-12"), "{schema}");
+    assert!(
+        schema["$schema"].as_str().unwrap().contains("2020-12"),
+        "{schema}"
+    );
 
     // Validation: a syntax error at its line; a rule at its pointer and line.
     let text = "{\n  \"aggregate\": {\n    \"a0\": {\"endpoints\": [\"ftp://x\"]}\n  }\n";
     let body = json!({"domain": "routing", "name": "routing", "text": text}).to_string();
     let (s, v, _) = post(&a, "/admin/v1/config/validate", &a.admin, None, &body).await;
-    assert_eq!((s, v["valid"].as_bool()), (StatusCode::OK, Some(false)), "{v}");
+    assert_eq!(
+        (s, v["valid"].as_bool()),
+        (StatusCode::OK, Some(false)),
+        "{v}"
+    );
     assert_eq!(v["issues"][0]["code"], "syntax");
     assert_eq!(v["issues"][0]["line"], 5, "{v}");
     let text = "{\n  \"aggregate\": {\n    \"a0\": {\"endpoints\": [\"ftp://x\"]}\n  }\n}\n";
     let body = json!({"domain": "routing", "name": "routing", "text": text}).to_string();
     let (_, v, _) = post(&a, "/admin/v1/config/validate", &a.admin, None, &body).await;
-    let codes: Vec<&str> = v["issues"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = v["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
     assert!(codes.contains(&"malformed_url"), "{v}");
-    let i = v["issues"].as_array().unwrap().iter().find(|i| i["code"] == "malformed_url").unwrap();
-    assert_eq!((i["pointer"].as_str(), i["line"].as_u64()), (Some("/aggregate/a0/endpoints/0"), Some(3)));
-    assert!(codes.contains(&"shard_in_use"), "dropping shards a placement names: {v}");
+    let i = v["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "malformed_url")
+        .unwrap();
+    assert_eq!(
+        (i["pointer"].as_str(), i["line"].as_u64()),
+        (Some("/aggregate/a0/endpoints/0"), Some(3))
+    );
+    assert!(
+        codes.contains(&"shard_in_use"),
+        "dropping shards a placement names: {v}"
+    );
     let body = json!({"domain": "routing", "name": "routing"}).to_string();
     let (s, b, _) = post(&a, "/admin/v1/config/validate", &a.admin, None, &body).await;
-    assert_eq!((s, b["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
 
     // Rights: a viewer reads, but may neither plan nor apply.
     let viewer = a.login("viewer");
@@ -142,16 +235,41 @@ async fn reads_validation_and_rights() {
 async fn plan_then_apply_with_a_key_then_rollback_pins() {
     let (a, _fleet, _dir) = fleet_app().await;
     let input = json!({"domain": "flags", "name": "control", "document": {"banner": "rest"}});
-    let (s, plan, _) = post(&a, "/admin/v1/plans/config.apply", &a.admin, None, &json!({"input": input}).to_string()).await;
+    let (s, plan, _) = post(
+        &a,
+        "/admin/v1/plans/config.apply",
+        &a.admin,
+        None,
+        &json!({"input": input}).to_string(),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{plan}");
     assert_eq!(plan["change"]["base_revision"], 0);
     assert_eq!(plan["blocked"], false, "{plan}");
-    let create = json!({"reason": "set the banner", "input": input, "plan_hash": plan["hash"]}).to_string();
+    let create =
+        json!({"reason": "set the banner", "input": input, "plan_hash": plan["hash"]}).to_string();
     let (s, b, _) = post(&a, "/admin/v1/jobs/config.apply", &a.admin, None, &create).await;
-    assert_eq!((s, b["code"].as_str()), (StatusCode::BAD_REQUEST, Some("idempotency_key_required")));
-    let (s, job, replayed) = post(&a, "/admin/v1/jobs/config.apply", &a.admin, Some("\"cfg-1\""), &create).await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("idempotency_key_required"))
+    );
+    let (s, job, replayed) = post(
+        &a,
+        "/admin/v1/jobs/config.apply",
+        &a.admin,
+        Some("\"cfg-1\""),
+        &create,
+    )
+    .await;
     assert_eq!((s, replayed), (StatusCode::ACCEPTED, false), "{job}");
-    let (s, again, replayed) = post(&a, "/admin/v1/jobs/config.apply", &a.admin, Some("\"cfg-1\""), &create).await;
+    let (s, again, replayed) = post(
+        &a,
+        "/admin/v1/jobs/config.apply",
+        &a.admin,
+        Some("\"cfg-1\""),
+        &create,
+    )
+    .await;
     assert_eq!((s, replayed), (StatusCode::ACCEPTED, true));
     assert_eq!(again["id"], job["id"]);
     let done = job_done(&a, job["id"].as_str().unwrap()).await;
@@ -162,43 +280,129 @@ async fn plan_then_apply_with_a_key_then_rollback_pins() {
     assert!(doc["meta"]["updated_by"].as_str().is_some());
 
     // The plan made before is stale now (the base moved).
-    let (s, b, _) = post(&a, "/admin/v1/jobs/config.apply", &a.admin, Some("\"cfg-2\""), &create).await;
-    assert_eq!((s, b["code"].as_str()), (StatusCode::CONFLICT, Some("plan_stale")), "{b}");
+    let (s, b, _) = post(
+        &a,
+        "/admin/v1/jobs/config.apply",
+        &a.admin,
+        Some("\"cfg-2\""),
+        &create,
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::CONFLICT, Some("plan_stale")),
+        "{b}"
+    );
 
     let input2 = json!({"domain": "flags", "name": "control", "document": {"banner": "second"}});
-    let (_, plan2, _) = post(&a, "/admin/v1/plans/config.apply", &a.admin, None, &json!({"input": input2}).to_string()).await;
-    let body = json!({"reason": "change the banner", "input": input2, "plan_hash": plan2["hash"]}).to_string();
-    let (s, j2, _) = post(&a, "/admin/v1/jobs/config.apply", &a.admin, Some("\"cfg-3\""), &body).await;
+    let (_, plan2, _) = post(
+        &a,
+        "/admin/v1/plans/config.apply",
+        &a.admin,
+        None,
+        &json!({"input": input2}).to_string(),
+    )
+    .await;
+    let body = json!({"reason": "change the banner", "input": input2, "plan_hash": plan2["hash"]})
+        .to_string();
+    let (s, j2, _) = post(
+        &a,
+        "/admin/v1/jobs/config.apply",
+        &a.admin,
+        Some("\"cfg-3\""),
+        &body,
+    )
+    .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{j2}");
-    assert_eq!(job_done(&a, j2["id"].as_str().unwrap()).await["state"], "succeeded");
+    assert_eq!(
+        job_done(&a, j2["id"].as_str().unwrap()).await["state"],
+        "succeeded"
+    );
     let (_, h) = get(&a, "/admin/v1/config/flags/control/history").await;
     let revs = h["revisions"].as_array().unwrap();
     assert_eq!(revs.len(), 2, "{h}");
     let (s, d) = get(&a, "/admin/v1/config/flags/control/diff").await;
     assert_eq!(s, StatusCode::OK, "{d}");
     assert_eq!(d["patch"][0]["op"], "replace");
-    assert!(d["lines"].as_array().unwrap().iter().any(|l| l["tag"] == "insert" && l["text"].as_str().unwrap().contains("second")));
+    assert!(d["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["tag"] == "insert" && l["text"].as_str().unwrap().contains("second")));
 
     // Roll back to the first revision: the document is pinned.
     let rb = json!({"domain": "flags", "name": "control"});
-    let (s, plan, _) = post(&a, "/admin/v1/plans/config.rollback", &a.admin, None, &json!({"input": rb}).to_string()).await;
+    let (s, plan, _) = post(
+        &a,
+        "/admin/v1/plans/config.rollback",
+        &a.admin,
+        None,
+        &json!({"input": rb}).to_string(),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{plan}");
-    let body = json!({"reason": "the banner was wrong", "input": rb, "plan_hash": plan["hash"]}).to_string();
-    let (s, j3, _) = post(&a, "/admin/v1/jobs/config.rollback", &a.admin, Some("\"cfg-4\""), &body).await;
+    let body = json!({"reason": "the banner was wrong", "input": rb, "plan_hash": plan["hash"]})
+        .to_string();
+    let (s, j3, _) = post(
+        &a,
+        "/admin/v1/jobs/config.rollback",
+        &a.admin,
+        Some("\"cfg-4\""),
+        &body,
+    )
+    .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{j3}");
-    assert_eq!(job_done(&a, j3["id"].as_str().unwrap()).await["state"], "succeeded");
+    assert_eq!(
+        job_done(&a, j3["id"].as_str().unwrap()).await["state"],
+        "succeeded"
+    );
     let (_, doc) = get(&a, "/admin/v1/config/flags/control").await;
     assert_eq!(doc["document"]["banner"], "rest");
     assert!(doc["pinned"].is_object(), "{doc}");
-    let (s, p, _) = post(&a, "/admin/v1/plans/config.apply", &a.admin, None, &json!({"input": input2}).to_string()).await;
+    let (s, p, _) = post(
+        &a,
+        "/admin/v1/plans/config.apply",
+        &a.admin,
+        None,
+        &json!({"input": input2}).to_string(),
+    )
+    .await;
     assert_eq!((s, p["blocked"].as_bool()), (StatusCode::OK, Some(true)));
-    let (s, b, _) = post(&a, "/admin/v1/config/flags/control/unpin", &a.admin, None, r#"{"reason":"x"}"#).await;
-    assert_eq!((s, b["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "{b}");
-    let (s, b, _) = post(&a, "/admin/v1/config/flags/control/unpin", &a.admin, None, r#"{"reason":"incident closed"}"#).await;
+    let (s, b, _) = post(
+        &a,
+        "/admin/v1/config/flags/control/unpin",
+        &a.admin,
+        None,
+        r#"{"reason":"x"}"#,
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request")),
+        "{b}"
+    );
+    let (s, b, _) = post(
+        &a,
+        "/admin/v1/config/flags/control/unpin",
+        &a.admin,
+        None,
+        r#"{"reason":"incident closed"}"#,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(b["pinned"].is_null());
-    let (s, b, _) = post(&a, "/admin/v1/config/flags/control/unpin", &a.admin, None, r#"{"reason":"incident closed"}"#).await;
-    assert_eq!((s, b["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (s, b, _) = post(
+        &a,
+        "/admin/v1/config/flags/control/unpin",
+        &a.admin,
+        None,
+        r#"{"reason":"incident closed"}"#,
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
 }
 
 /// A random JSON value, up to `depth` levels.
@@ -210,15 +414,50 @@ fn arbitrary(rng: &mut impl rand::Rng, depth: u32) -> Value {
         2 => json!(rng.random_range(-1e12f64..1e12)),
         3 => json!(rng.random::<i64>()),
         4 => {
-            let pool = ["routing", "placement", "flags", "gates", "control", "kind:aggregate", "tenant:acme", "a0", "http://x:1", "", "é\u{0}", "../../etc"];
+            let pool = [
+                "routing",
+                "placement",
+                "flags",
+                "gates",
+                "control",
+                "kind:aggregate",
+                "tenant:acme",
+                "a0",
+                "http://x:1",
+                "",
+                "é\u{0}",
+                "../../etc",
+            ];
             json!(pool[rng.random_range(0..pool.len())])
         }
-        5 => Value::Array((0..rng.random_range(0..4)).map(|_| arbitrary(rng, depth - 1)).collect()),
+        5 => Value::Array(
+            (0..rng.random_range(0..4))
+                .map(|_| arbitrary(rng, depth - 1))
+                .collect(),
+        ),
         _ => {
-            let keys = ["domain", "name", "scope", "document", "text", "input", "base_revision", "to_revision", "reason", "plan_hash", "aggregate", "tenants", "banner", "freeze"];
+            let keys = [
+                "domain",
+                "name",
+                "scope",
+                "document",
+                "text",
+                "input",
+                "base_revision",
+                "to_revision",
+                "reason",
+                "plan_hash",
+                "aggregate",
+                "tenants",
+                "banner",
+                "freeze",
+            ];
             let mut m = serde_json::Map::new();
             for _ in 0..rng.random_range(0..6) {
-                m.insert(keys[rng.random_range(0..keys.len())].to_owned(), arbitrary(rng, depth - 1));
+                m.insert(
+                    keys[rng.random_range(0..keys.len())].to_owned(),
+                    arbitrary(rng, depth - 1),
+                );
             }
             Value::Object(m)
         }
@@ -244,12 +483,23 @@ async fn random_bodies_never_make_a_server_error() {
         // validators see the noise.
         if i % 2 == 0 {
             v = match uri {
-                "/admin/v1/config/validate" => json!({"domain": "routing", "name": "routing", "document": v}),
+                "/admin/v1/config/validate" => {
+                    json!({"domain": "routing", "name": "routing", "document": v})
+                }
                 "/admin/v1/config/flags/control/unpin" => json!({"reason": v}),
-                _ => json!({"input": {"domain": "placement", "name": "placement", "scope": "kind:aggregate", "document": v}, "reason": "fuzzing it", "plan_hash": "x"}),
+                _ => {
+                    json!({"input": {"domain": "placement", "name": "placement", "scope": "kind:aggregate", "document": v}, "reason": "fuzzing it", "plan_hash": "x"})
+                }
             };
         }
-        let (s, b, _) = post(&a, uri, &a.admin, Some(&format!("\"fz-{i}\"")), &v.to_string()).await;
+        let (s, b, _) = post(
+            &a,
+            uri,
+            &a.admin,
+            Some(&format!("\"fz-{i}\"")),
+            &v.to_string(),
+        )
+        .await;
         assert!(s.as_u16() < 500, "{uri} {v}: {s} {b}");
         assert!(b["code"].is_string() || s.is_success(), "{uri}: {b}");
     }

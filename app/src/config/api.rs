@@ -13,6 +13,16 @@ use model::config::{
 use model::jobs::JobKind;
 use model::moves::Plan;
 
+/// The control plane's flags in force (every page shows the banner and
+/// the change freeze).
+#[server(client = crate::support::client::IdClient, endpoint = "config/flags")]
+pub async fn platform_flags() -> Result<model::config::Flags, AppError> {
+    use crate::support::guard::{engine, guard};
+    guard(<PlatformFlags as server_fn::ServerFn>::PATH).await?;
+    let flags = engine()?.config.flags().borrow().clone();
+    Ok(flags)
+}
+
 #[server(client = crate::support::client::IdClient, endpoint = "config/list")]
 pub async fn list_config(
     domain: Option<Domain>,

@@ -9,7 +9,6 @@ use super::widgets::DiffView;
 use crate::moves::PlanView;
 use crate::ui::{error_text, use_toasts, Button, ButtonKind, ReasonDialog};
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 use model::config::{ConfigChange, Impact};
 use model::jobs::JobKind;
 use model::moves::Plan;
@@ -25,6 +24,7 @@ pub fn ConfigPlanView(plan: Plan) -> impl IntoView {
             <PlanView plan=plan />
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -41,6 +41,7 @@ fn ChangeView(change: ConfigChange) -> impl IntoView {
             <ImpactView impact=change.impact />
         </section>
     }
+    .into_any()
 }
 
 fn list_or_none(items: Vec<String>) -> AnyView {
@@ -87,6 +88,7 @@ fn ImpactView(impact: Impact) -> impl IntoView {
             </table>
         })}
     }
+    .into_any()
 }
 
 /// Why a plan cannot be started, if it cannot.
@@ -96,6 +98,21 @@ pub(super) fn not_startable(plan: &Option<Result<Plan, String>>) -> Option<&'sta
         Some(Ok(_)) => None,
         _ => Some("No plan to start: wait for it, or close and try again."),
     }
+}
+
+/// Where a started job's id goes: the page then follows it to the job's
+/// live page. The navigation runs in an effect (in the browser), so the
+/// actions that start jobs stay `Send` and may be created while the server
+/// renders inside a `Transition`.
+pub(super) fn go_to_job() -> RwSignal<Option<String>> {
+    let started = RwSignal::new(None::<String>);
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(job) = started.get() {
+            navigate(&crate::jobs::job_href(&job), Default::default());
+        }
+    });
+    started
 }
 
 /// A button opening the plan dialog of a `kind` config job. `input` makes
@@ -115,7 +132,7 @@ pub fn ConfigLauncher<F, Fut>(
 ) -> impl IntoView
 where
     F: Fn() -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Result<serde_json::Value, String>> + 'static,
+    Fut: Future<Output = Result<serde_json::Value, String>> + Send + 'static,
 {
     let open = RwSignal::new(false);
     let key = RwSignal::new(String::new());
@@ -123,8 +140,8 @@ where
     let plan = RwSignal::new(None::<Result<Plan, String>>);
     let asked = RwSignal::new(serde_json::Value::Null);
     let toasts = use_toasts();
-    let navigate = use_navigate();
-    let fetch = Action::new_local(move |_: &()| {
+    let started = go_to_job();
+    let fetch = Action::new(move |_: &()| {
         let made = input();
         async move {
             let result = match made.await {
@@ -139,8 +156,7 @@ where
             plan.set(Some(result));
         }
     });
-    let run = Action::new_local(move |(k, reason): &(String, String)| {
-        let navigate = navigate.clone();
+    let run = Action::new(move |(k, reason): &(String, String)| {
         let current = plan.get_untracked();
         let asked = asked.get_untracked();
         let (k, reason) = (k.clone(), reason.clone());
@@ -153,7 +169,7 @@ where
             match api::create_config(kind, asked.to_string(), p.hash, k, reason).await {
                 Ok(job) => {
                     open.set(false);
-                    navigate(&crate::jobs::job_href(&job), Default::default());
+                    started.set(Some(job));
                 }
                 Err(e) => {
                     failure.set(Some(error_text(&e)));
@@ -173,7 +189,7 @@ where
                 failure.set(None);
                 plan.set(None);
                 asked.set(serde_json::Value::Null);
-                fetch.dispatch_local(());
+                fetch.dispatch(());
                 open.set(true);
             }
         >{label.clone()}</Button>
@@ -185,7 +201,7 @@ where
             pending=Signal::derive(move || run.pending().get() || plan.get().is_none())
             failure=failure
             on_confirm=Callback::new(move |reason| {
-                run.dispatch_local((key.get_untracked(), reason));
+                run.dispatch((key.get_untracked(), reason));
             })
         >
             {move || match plan.get() {

@@ -37,6 +37,7 @@ pub fn ConfigPage() -> impl IntoView {
             }}
         </PageFrame>
     }
+    .into_any()
 }
 
 #[component]
@@ -85,6 +86,7 @@ fn DocumentList() -> impl IntoView {
             })}
         </Transition>
     }
+    .into_any()
 }
 
 fn documents_table(items: Vec<ConfigSummary>) -> AnyView {

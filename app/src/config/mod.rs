@@ -78,7 +78,11 @@ impl DocRef {
 
     /// The document's view on the Config page.
     pub fn href(&self) -> String {
-        let mut h = format!("/config?doc={}/{}", encode(&self.domain), encode(&self.name));
+        let mut h = format!(
+            "/config?doc={}/{}",
+            encode(&self.domain),
+            encode(&self.name)
+        );
         if let Some(s) = &self.scope {
             h.push_str("&scope=");
             h.push_str(&encode(s));
@@ -93,13 +97,26 @@ mod tests {
 
     #[test]
     fn document_links_round_trip_and_platform_is_implied() {
-        let d = DocRef::new("placement", "placement", &Scope::parse("kind:aggregate").unwrap());
-        assert_eq!(d.href(), "/config?doc=placement/placement&scope=kind%3Aaggregate");
-        assert_eq!(DocRef::from_query("placement/placement", Some("kind:aggregate".into())), Some(d));
+        let d = DocRef::new(
+            "placement",
+            "placement",
+            &Scope::parse("kind:aggregate").unwrap(),
+        );
+        assert_eq!(
+            d.href(),
+            "/config?doc=placement/placement&scope=kind%3Aaggregate"
+        );
+        assert_eq!(
+            DocRef::from_query("placement/placement", Some("kind:aggregate".into())),
+            Some(d)
+        );
         let p = DocRef::new("flags", "control", &Scope::Platform);
         assert_eq!(p.href(), "/config?doc=flags/control");
         assert_eq!(p.label(), "flags/control@platform");
-        assert_eq!(DocRef::from_query("flags/control", Some("platform".into())), Some(p));
+        assert_eq!(
+            DocRef::from_query("flags/control", Some("platform".into())),
+            Some(p)
+        );
         for bad in ["", "flags", "/control", "flags/"] {
             assert_eq!(DocRef::from_query(bad, None), None, "{bad:?}");
         }

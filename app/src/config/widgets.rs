@@ -64,7 +64,7 @@ pub fn ShaChip(#[prop(into)] sha: String) -> impl IntoView {
     view! {
         <span class="id-chip" data-kind="sha256" data-sha=sha.clone()>
             <span class="id-kind">"sha256"</span>
-            <code class="id-value" title=sha>{short}</code>
+            <code class="id-value" title=sha.clone()>{short}</code>
             <button
                 type="button"
                 class="id-copy"
@@ -78,6 +78,7 @@ pub fn ShaChip(#[prop(into)] sha: String) -> impl IntoView {
             </button>
         </span>
     }
+    .into_any()
 }
 
 /// `pinned` with who pinned it and why on hover.
@@ -87,7 +88,7 @@ pub fn PinBadge(pin: Pin) -> impl IntoView {
         "pinned by {} after a rollback to revision {}: {}",
         pin.by, pin.revision, pin.reason
     );
-    view! { <span title=title data-testid="pinned-badge"><Badge tone=Tone::Warn>"pinned"</Badge></span> }
+    view! { <span title=title data-testid="pinned-badge"><Badge tone=Tone::Warn>"pinned"</Badge></span> }.into_any()
 }
 
 /// Where a document is stored: backend and location.

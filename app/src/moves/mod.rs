@@ -171,8 +171,28 @@ pub fn PlanView(plan: Plan) -> impl IntoView {
             {(moving > 0).then(|| view! {
                 <p data-testid="plan-moves">{format!("{moving} tenants will be moved.")}</p>
             })}
-            <p class="muted">"Revisions read: routing " {plan.revisions.routing} "; plan " <code>{plan.hash.chars().take(12).collect::<String>()}</code></p>
+            <p class="muted">"Revisions read: " {revisions_read(&plan.revisions)} "; plan " <code>{plan.hash.chars().take(12).collect::<String>()}</code></p>
         </div>
     }
     .into_any()
+}
+
+/// The revisions a plan read: a config plan's documents, or a move's
+/// routing and placement.
+fn revisions_read(r: &model::moves::Revisions) -> String {
+    if !r.config.is_empty() {
+        return r
+            .config
+            .iter()
+            .map(|(doc, rev)| format!("{doc} at {rev}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    let mut parts = vec![format!("routing {}", r.routing)];
+    parts.extend(
+        r.placement
+            .iter()
+            .map(|(k, rev)| format!("{k} placement {rev}")),
+    );
+    parts.join(", ")
 }

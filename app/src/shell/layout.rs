@@ -39,6 +39,7 @@ pub fn Layout(#[prop(optional)] children: Option<Children>) -> impl IntoView {
             <crate::support::live::LiveBadge />
             <UserMenu session />
         </header>
+        <FlagsBanner />
         <div class="frame">
             <SideNav session />
             <main id="main" tabindex="-1">
@@ -50,6 +51,30 @@ pub fn Layout(#[prop(optional)] children: Option<Children>) -> impl IntoView {
             <LastRequestPanel />
         </div>
         <ToastRegion />
+    }
+}
+
+/// The `banner` flag and a change freeze, above every page.
+#[component]
+fn FlagsBanner() -> impl IntoView {
+    let flags = Resource::new(|| (), |_| crate::config::api::platform_flags());
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                flags
+                    .get()
+                    .and_then(|r| r.ok())
+                    .filter(|f| f.banner.is_some() || f.freeze)
+                    .map(|f| {
+                        view! {
+                            <div class="flags-banner" role="status" data-testid="flags-banner">
+                                {f.freeze.then(|| view! { <strong>"Change freeze: only config changes run. "</strong> })}
+                                {f.banner.clone()}
+                            </div>
+                        }
+                    })
+            }}
+        </Transition>
     }
 }
 

@@ -60,6 +60,7 @@ pub struct Domain {
 const DOMAINS: &[Domain] = &[
     crate::fleet::DOMAIN,
     crate::jobs::DOMAIN,
+    crate::config::DOMAIN,
     super::upcoming::DOMAIN,
     crate::audit::DOMAIN,
     crate::iam::DOMAIN,

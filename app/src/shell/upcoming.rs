@@ -5,18 +5,6 @@
 use model::rights::Right;
 
 crate::support::lazy::pages! {
-    page "/config" => placeholder {
-        title: "Config",
-        section: Change,
-        purpose: "Versioned configuration domains (routing, placement, feature flags) with validate, plan, apply and rollback.",
-        right: Some(Right::ConfigRead),
-    },
-    page "/definitions" => placeholder {
-        title: "Definitions",
-        section: Change,
-        purpose: "Runner definitions (effects and sagas) and their activation state.",
-        right: Some(Right::ConfigRead),
-    },
     page "/deployments" => placeholder {
         title: "Deployments",
         section: Change,

@@ -74,7 +74,10 @@ mod tests {
         let a = json!({"tenants": {"acme": "a-1", "beta": "a-1"}});
         let b = json!({"tenants": {"acme": "a-2", "beta": "a-1"}});
         let d = diff(&a, &b);
-        assert_eq!(d.patch, vec![json!({"op": "replace", "path": "/tenants/acme", "value": "a-2"})]);
+        assert_eq!(
+            d.patch,
+            vec![json!({"op": "replace", "path": "/tenants/acme", "value": "a-2"})]
+        );
         assert_eq!((d.added, d.removed), (1, 1));
         let del = d.lines.iter().find(|l| l.tag == "delete").unwrap();
         assert_eq!(del.text.trim(), "\"acme\": \"a-1\",");

@@ -100,12 +100,14 @@ impl FileConfigStore {
         };
         match (&id.domain, &id.scope) {
             (Domain::Routing, _) => {
-                let doc: RoutingDoc = serde_json::from_slice(&bytes).map_err(|e| decode_error(&e))?;
+                let doc: RoutingDoc =
+                    serde_json::from_slice(&bytes).map_err(|e| decode_error(&e))?;
                 let v = serde_json::to_value(&doc.routing).map_err(|e| decode_error(&e))?;
                 Ok(Some((v, doc.revision)))
             }
             (Domain::Placement, Scope::Kind(k)) => {
-                let doc: PlacementDoc = serde_json::from_slice(&bytes).map_err(|e| decode_error(&e))?;
+                let doc: PlacementDoc =
+                    serde_json::from_slice(&bytes).map_err(|e| decode_error(&e))?;
                 let map = doc.map(*k).cloned().unwrap_or_default();
                 let v = serde_json::to_value(&map).map_err(|e| decode_error(&e))?;
                 Ok(Some((v, doc.revision)))
@@ -132,7 +134,8 @@ impl FileConfigStore {
         let file = self.file(id);
         let mut name = file.file_name().unwrap_or_default().to_os_string();
         name.push(".revs");
-        file.with_file_name(name).join(format!("{}.{revision}.json", id.key()))
+        file.with_file_name(name)
+            .join(format!("{}.{revision}.json", id.key()))
     }
 
     /// A kept revision's document.
@@ -141,12 +144,19 @@ impl FileConfigStore {
             return Ok(None);
         }
         match read(&self.rev_path(id, e.meta.revision))? {
-            Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| decode_error(&e)),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| decode_error(&e)),
             None => Ok(None),
         }
     }
 
-    fn stored(&self, id: &ConfigId, document: Value, revision: u64) -> Result<Stored, ConfigStoreError> {
+    fn stored(
+        &self,
+        id: &ConfigId,
+        document: Value,
+        revision: u64,
+    ) -> Result<Stored, ConfigStoreError> {
         let sha = model::config::sha256(&document);
         let history = self.history_of(id)?;
         // The placement file's revision moves with every kind's write: an
@@ -206,9 +216,8 @@ impl FileConfigStore {
                     None => PlacementDoc::default(),
                 };
                 if let Some(m) = doc.map_mut(*k) {
-                    *m = serde_json::from_value(document.clone()).map_err(|_| {
-                        ConfigStoreError::Source("not a placement map".into())
-                    })?;
+                    *m = serde_json::from_value(document.clone())
+                        .map_err(|_| ConfigStoreError::Source("not a placement map".into()))?;
                 }
                 doc.revision = revision;
                 serde_json::to_vec_pretty(&doc)
@@ -244,8 +253,12 @@ impl FileConfigStore {
             None => History::default(),
         };
         let list = h.entries.entry(id.key()).or_default();
-        let keep = |meta: RevisionMeta, doc: &Value, list: &mut Vec<Entry>| -> Result<(), ConfigStoreError> {
-            let bytes = serde_json::to_vec(doc).map_err(|e| ConfigStoreError::Source(e.to_string()))?;
+        let keep = |meta: RevisionMeta,
+                    doc: &Value,
+                    list: &mut Vec<Entry>|
+         -> Result<(), ConfigStoreError> {
+            let bytes =
+                serde_json::to_vec(doc).map_err(|e| ConfigStoreError::Source(e.to_string()))?;
             Self::write_file(&self.rev_path(id, meta.revision), &bytes)?;
             list.push(Entry { meta });
             Ok(())
@@ -298,11 +311,17 @@ impl ConfigStore for FileConfigStore {
                 };
                 for scope in scopes.flatten() {
                     let scope_name = scope.file_name().to_string_lossy().replacen('=', ":", 1);
-                    let Ok(scope_id) = Scope::parse(&scope_name) else { continue };
-                    let Ok(files) = std::fs::read_dir(scope.path()) else { continue };
+                    let Ok(scope_id) = Scope::parse(&scope_name) else {
+                        continue;
+                    };
+                    let Ok(files) = std::fs::read_dir(scope.path()) else {
+                        continue;
+                    };
                     for f in files.flatten() {
                         let name = f.file_name().to_string_lossy().to_string();
-                        let Some(stem) = name.strip_suffix(".json") else { continue };
+                        let Some(stem) = name.strip_suffix(".json") else {
+                            continue;
+                        };
                         if let Ok(id) = ConfigId::new(domain, stem, scope_id.clone()) {
                             out.push(id);
                         }
@@ -342,7 +361,10 @@ impl ConfigStore for FileConfigStore {
                 .find(|e| e.meta.revision <= revision)
                 .filter(|e| e.meta.revision == revision || id.domain == Domain::Placement);
             match found {
-                Some(e) => Ok(this.kept(&id, &e)?.map(|document| Stored { document, meta: e.meta })),
+                Some(e) => Ok(this.kept(&id, &e)?.map(|document| Stored {
+                    document,
+                    meta: e.meta,
+                })),
                 None => Ok(None),
             }
         })
@@ -398,7 +420,8 @@ impl ConfigStore for FileConfigStore {
                 Some(p) => pins.insert(key, p),
                 None => pins.remove(&key),
             };
-            let bytes = serde_json::to_vec_pretty(&pins).map_err(|e| ConfigStoreError::Source(e.to_string()))?;
+            let bytes = serde_json::to_vec_pretty(&pins)
+                .map_err(|e| ConfigStoreError::Source(e.to_string()))?;
             Self::write_file(&this.pins_path(), &bytes)
         })
         .await

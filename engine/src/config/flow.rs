@@ -57,7 +57,11 @@ pub struct ConfigFlow {
     core: Arc<Core>,
 }
 
-pub fn workflows(registry: Registry, gates: GateContext, settings: FlowSettings) -> Vec<Arc<dyn Workflow>> {
+pub fn workflows(
+    registry: Registry,
+    gates: GateContext,
+    settings: FlowSettings,
+) -> Vec<Arc<dyn Workflow>> {
     let core = Arc::new(Core {
         registry,
         gates,
@@ -65,7 +69,12 @@ pub fn workflows(registry: Registry, gates: GateContext, settings: FlowSettings)
     });
     [JobKind::ConfigApply, JobKind::ConfigRollback]
         .into_iter()
-        .map(|kind| Arc::new(ConfigFlow { kind, core: core.clone() }) as Arc<dyn Workflow>)
+        .map(|kind| {
+            Arc::new(ConfigFlow {
+                kind,
+                core: core.clone(),
+            }) as Arc<dyn Workflow>
+        })
         .collect()
 }
 
@@ -85,7 +94,9 @@ struct Ran {
 
 async fn ran(core: &Core, job: &Job) -> Result<Ran, StepFailure> {
     let bad = |e: JobsError| StepFailure::fatal("bad_input", e.to_string());
-    let c = plan::change(core, job.kind, &normalised_for_run(&job.input)).await.map_err(bad)?;
+    let c = plan::change(core, job.kind, &normalised_for_run(&job.input))
+        .await
+        .map_err(bad)?;
     let base = job.input["base_revision"].as_u64().unwrap_or(0);
     Ok(Ran {
         id: c.id,
@@ -109,9 +120,11 @@ fn target(job: &Job) -> Result<(ConfigId, u64), StepFailure> {
     fn platform() -> Scope {
         Scope::Platform
     }
-    let n: Named = serde_json::from_value(job.input.clone())
-        .map_err(|e| StepFailure::fatal("bad_input", model::error::safe_serde_detail(&e.to_string())))?;
-    let id = ConfigId::new(n.domain, &n.name, n.scope).map_err(|e| StepFailure::fatal("bad_input", e))?;
+    let n: Named = serde_json::from_value(job.input.clone()).map_err(|e| {
+        StepFailure::fatal("bad_input", model::error::safe_serde_detail(&e.to_string()))
+    })?;
+    let id = ConfigId::new(n.domain, &n.name, n.scope)
+        .map_err(|e| StepFailure::fatal("bad_input", e))?;
     Ok((id, n.base_revision))
 }
 
@@ -127,7 +140,8 @@ fn normalised_for_run(input: &Value) -> Value {
 
 /// The revision this job's `write` produced.
 fn written(ctx: &StepContext) -> Option<u64> {
-    ctx.output_of(step::WRITE).and_then(|o| o["revision"].as_u64())
+    ctx.output_of(step::WRITE)
+        .and_then(|o| o["revision"].as_u64())
 }
 
 /// One document write inside an audited action (`config.<what>`), with the
@@ -144,13 +158,17 @@ async fn audited_write(
     let job = &ctx.job;
     let store: Arc<dyn ConfigStore> = core.registry.store().clone();
     let (s2, id2) = (store.clone(), id.clone());
-    let action = ActionPlan::new(&crate::jobs::caller_of(job), &format!("config.{what}"), format!("config:{id}"))
-        .with_job(Some(job.idempotency_key.clone()), Some(job.id.to_string()))
-        .on_behalf(&job.principal.sub, &job.principal.session, reason.clone())
-        .with_digest(move || {
-            let (s, id) = (s2.clone(), id2.clone());
-            async move { super::digest(&*s, &id).await }
-        });
+    let action = ActionPlan::new(
+        &crate::jobs::caller_of(job),
+        &format!("config.{what}"),
+        format!("config:{id}"),
+    )
+    .with_job(Some(job.idempotency_key.clone()), Some(job.id.to_string()))
+    .on_behalf(&job.principal.sub, &job.principal.session, reason.clone())
+    .with_digest(move || {
+        let (s, id) = (s2.clone(), id2.clone());
+        async move { super::digest(&*s, &id).await }
+    });
     let meta = WriteMeta {
         updated_by: job.principal.sub.clone(),
         job: Some(job.id.clone()),
@@ -162,7 +180,14 @@ async fn audited_write(
         .actions()
         .run(action, async move {
             let r = store.write(&id2, &doc2, expected, &meta).await;
-            Done::new(if r.is_ok() { Outcome::Succeeded } else { Outcome::Failed }, r)
+            Done::new(
+                if r.is_ok() {
+                    Outcome::Succeeded
+                } else {
+                    Outcome::Failed
+                },
+                r,
+            )
         })
         .await
         .map_err(|e| StepFailure::retry("audit_unavailable", e.to_string()))?;
@@ -187,9 +212,24 @@ async fn write(core: &Core, ctx: &StepContext) -> StepResult {
             return Ok(Some(json!({"revision": c.meta.revision, "replayed": true})));
         }
     }
-    let what = if ctx.job.kind == JobKind::ConfigRollback { "rollback" } else { "apply" };
-    let revision = audited_write(core, ctx, what, &r.id, &r.document, r.base, ctx.job.reason.clone()).await?;
-    Ok(Some(json!({"revision": revision, "previous": r.base, "sha256": sha})))
+    let what = if ctx.job.kind == JobKind::ConfigRollback {
+        "rollback"
+    } else {
+        "apply"
+    };
+    let revision = audited_write(
+        core,
+        ctx,
+        what,
+        &r.id,
+        &r.document,
+        r.base,
+        ctx.job.reason.clone(),
+    )
+    .await?;
+    Ok(Some(
+        json!({"revision": revision, "previous": r.base, "sha256": sha}),
+    ))
 }
 
 /// Which revision a gateway must report for the document: routing's own,
@@ -223,20 +263,29 @@ async fn reload(core: &Core, ctx: &StepContext, ep: &str, id: &ConfigId, rev: u6
     let (p, r) = wanted(id, rev);
     let mut out = wait_loaded(core, &ctx.forward(), ep, p, r).await?;
     if let Some(o) = out.as_mut() {
-        o["replayed"] = answer.get("replayed").cloned().unwrap_or(Value::Bool(false));
+        o["replayed"] = answer
+            .get("replayed")
+            .cloned()
+            .unwrap_or(Value::Bool(false));
     }
     Ok(out)
 }
 
 /// The documents in force now, for the pure resolution.
-async fn fleet_now(store: &dyn ConfigStore) -> Result<(RoutingConfig, Vec<(ServiceKind, PlacementMap)>), StepFailure> {
+async fn fleet_now(
+    store: &dyn ConfigStore,
+) -> Result<(RoutingConfig, Vec<(ServiceKind, PlacementMap)>), StepFailure> {
     let routing = match store.get(&ConfigId::routing()).await.map_err(unavailable)? {
         Some(s) => serde_json::from_value(s.document).unwrap_or_default(),
         None => RoutingConfig::default(),
     };
     let mut maps = Vec::new();
     for k in ServiceKind::WORKERS {
-        if let Some(s) = store.get(&ConfigId::placement(k)).await.map_err(unavailable)? {
+        if let Some(s) = store
+            .get(&ConfigId::placement(k))
+            .await
+            .map_err(unavailable)?
+        {
             maps.push((k, serde_json::from_value(s.document).unwrap_or_default()));
         }
     }
@@ -259,14 +308,17 @@ async fn verify(core: &Core, ctx: &StepContext, id: &ConfigId, base: u64) -> Ste
     };
     let mut sample: Vec<(ServiceKind, TenantId)> = Vec::new();
     for (k, m) in &maps {
-        let moved = before.as_ref().filter(|_| id.scope == Scope::Kind(*k)).map(|b| {
-            m.tenants
-                .iter()
-                .filter(|(t, s)| b.shard_of(t) != Some(s))
-                .map(|(t, _)| t.clone())
-                .take(200)
-                .collect::<Vec<_>>()
-        });
+        let moved = before
+            .as_ref()
+            .filter(|_| id.scope == Scope::Kind(*k))
+            .map(|b| {
+                m.tenants
+                    .iter()
+                    .filter(|(t, s)| b.shard_of(t) != Some(s))
+                    .map(|(t, _)| t.clone())
+                    .take(200)
+                    .collect::<Vec<_>>()
+            });
         sample.extend(moved.into_iter().flatten().map(|t| (*k, t)));
         let all: Vec<&TenantId> = m.tenants.keys().collect();
         for _ in 0..core.settings.verify_sample.min(all.len()) {
@@ -281,16 +333,30 @@ async fn verify(core: &Core, ctx: &StepContext, id: &ConfigId, base: u64) -> Ste
     let mut wrong = Vec::new();
     for gw in &gateways {
         for (k, t) in &sample {
-            let Some((_, map)) = maps.iter().find(|(mk, _)| mk == k) else { continue };
+            let Some((_, map)) = maps.iter().find(|(mk, _)| mk == k) else {
+                continue;
+            };
             let want = resolve(*k, t, map, &routing).ok();
             let url = format!(
                 "{}/admin/routing/resolve?kind={k}&tenant={t}",
                 gw.trim_end_matches('/')
             );
-            let got = match core.gates.http.call_url(http::Method::GET, &url, &fwd, None).await {
-                Ok(r) if r.is_success() => serde_json::from_slice::<model::fleet::Resolution>(&r.body).ok(),
+            let got = match core
+                .gates
+                .http
+                .call_url(http::Method::GET, &url, &fwd, None)
+                .await
+            {
+                Ok(r) if r.is_success() => {
+                    serde_json::from_slice::<model::fleet::Resolution>(&r.body).ok()
+                }
                 Ok(r) if r.status == 404 || r.status == 422 => None,
-                Ok(r) => return Err(StepFailure::retry("verify_unreachable", format!("{url} answered {}", r.status))),
+                Ok(r) => {
+                    return Err(StepFailure::retry(
+                        "verify_unreachable",
+                        format!("{url} answered {}", r.status),
+                    ))
+                }
                 Err(e) => return Err(StepFailure::retry("verify_unreachable", e.to_string())),
             };
             let same = match (&want, &got) {
@@ -308,13 +374,18 @@ async fn verify(core: &Core, ctx: &StepContext, id: &ConfigId, base: u64) -> Ste
         }
     }
     if wrong.is_empty() {
-        Ok(Some(json!({"gateways": gateways.len(), "tenants": sample.len()})))
+        Ok(Some(
+            json!({"gateways": gateways.len(), "tenants": sample.len()}),
+        ))
     } else {
         let n = wrong.len();
         wrong.truncate(5);
         Err(StepFailure::fatal(
             "verify_failed",
-            format!("{n} resolution(s) differ from the new documents: {}", wrong.join("; ")),
+            format!(
+                "{n} resolution(s) differ from the new documents: {}",
+                wrong.join("; ")
+            ),
         ))
     }
 }
@@ -351,19 +422,34 @@ async fn pin(core: &Core, ctx: &StepContext, id: &ConfigId, rev: u64) -> StepRes
         job: Some(job.id.clone()),
     };
     let (s2, id2) = (store.clone(), id.clone());
-    let action = ActionPlan::new(&crate::jobs::caller_of(job), "config.pin", format!("config:{id}"))
-        .with_job(Some(job.idempotency_key.clone()), Some(job.id.to_string()))
-        .on_behalf(&job.principal.sub, &job.principal.session, job.reason.clone())
-        .with_digest(move || {
-            let (s, id) = (s2.clone(), id2.clone());
-            async move { super::digest(&*s, &id).await }
-        });
+    let action = ActionPlan::new(
+        &crate::jobs::caller_of(job),
+        "config.pin",
+        format!("config:{id}"),
+    )
+    .with_job(Some(job.idempotency_key.clone()), Some(job.id.to_string()))
+    .on_behalf(
+        &job.principal.sub,
+        &job.principal.session,
+        job.reason.clone(),
+    )
+    .with_digest(move || {
+        let (s, id) = (s2.clone(), id2.clone());
+        async move { super::digest(&*s, &id).await }
+    });
     let (id2, p2) = (id.clone(), p.clone());
     core.registry
         .actions()
         .run(action, async move {
             let r = store.set_pin(&id2, Some(&p2)).await;
-            Done::new(if r.is_ok() { Outcome::Succeeded } else { Outcome::Failed }, r)
+            Done::new(
+                if r.is_ok() {
+                    Outcome::Succeeded
+                } else {
+                    Outcome::Failed
+                },
+                r,
+            )
         })
         .await
         .map_err(|e| StepFailure::retry("audit_unavailable", e.to_string()))?
@@ -389,7 +475,12 @@ async fn restore(core: &Core, ctx: &StepContext) -> StepResult {
         .at(&r.id, r.base)
         .await
         .map_err(unavailable)?
-        .ok_or_else(|| StepFailure::fatal("base_not_kept", format!("revision {} of {} is no longer kept", r.base, r.id)))?;
+        .ok_or_else(|| {
+            StepFailure::fatal(
+                "base_not_kept",
+                format!("revision {} of {} is no longer kept", r.base, r.id),
+            )
+        })?;
     let cur = store
         .get(&r.id)
         .await
@@ -406,7 +497,10 @@ async fn restore(core: &Core, ctx: &StepContext) -> StepResult {
             ),
         ));
     } else {
-        let why = format!("restore revision {} after job {} failed or was cancelled", r.base, ctx.job.id);
+        let why = format!(
+            "restore revision {} after job {} failed or was cancelled",
+            r.base, ctx.job.id
+        );
         audited_write(core, ctx, "restore", &r.id, &base.document, rev, why).await?
     };
     // The document is back; an instance that cannot load it (the one
@@ -446,7 +540,9 @@ impl Workflow for ConfigFlow {
     }
 
     async fn plan(&self, input: &Value, fwd: &Forward) -> Result<Planned, JobsError> {
-        Ok(Planned::of(plan::plan(&self.core, self.kind, input, fwd).await?))
+        Ok(Planned::of(
+            plan::plan(&self.core, self.kind, input, fwd).await?,
+        ))
     }
 
     /// One job per base revision: a claim whose job is still unfinished,
@@ -494,7 +590,9 @@ impl Workflow for ConfigFlow {
             return restore(core, ctx).await;
         }
         let (id, base) = target(&ctx.job)?;
-        let rev = written(ctx).ok_or_else(|| StepFailure::fatal("no_revision", "the write step recorded no revision"))?;
+        let rev = written(ctx).ok_or_else(|| {
+            StepFailure::fatal("no_revision", "the write step recorded no revision")
+        })?;
         if let Some(ep) = name.strip_prefix(&format!("{}:", step::RELOAD)) {
             return reload(core, ctx, ep, &id, rev).await;
         }
@@ -506,7 +604,10 @@ impl Workflow for ConfigFlow {
             step::LOADED => control_loaded(core, &id, rev).await,
             step::VERIFY => verify(core, ctx, &id, base).await,
             step::PIN => pin(core, ctx, &id, rev).await,
-            other => Err(StepFailure::fatal("unknown_step", format!("no step {other}"))),
+            other => Err(StepFailure::fatal(
+                "unknown_step",
+                format!("no step {other}"),
+            )),
         }
     }
 
@@ -515,7 +616,10 @@ impl Workflow for ConfigFlow {
     fn result(&self, job: &Job) -> serde_json::Map<String, Value> {
         let mut out = serde_json::Map::new();
         let restore = job.steps.iter().find(|s| s.name == step::RESTORE);
-        if let Some(o) = restore.filter(|s| s.state == StepState::Succeeded).and_then(|s| s.output.clone()) {
+        if let Some(o) = restore
+            .filter(|s| s.state == StepState::Succeeded)
+            .and_then(|s| s.output.clone())
+        {
             if o.get("restored_revision").is_some() {
                 out.insert("rolled_back".into(), o);
             }
@@ -523,7 +627,8 @@ impl Workflow for ConfigFlow {
         let base = job.input["base_revision"].as_u64().unwrap_or(0);
         // Called before the terminal write: no error and no compensation
         // means it is succeeding.
-        let walked_back = restore.is_some_and(|s| s.state != StepState::Pending && s.state != StepState::Skipped);
+        let walked_back =
+            restore.is_some_and(|s| s.state != StepState::Pending && s.state != StepState::Skipped);
         if job.error.is_none() && !walked_back && job.state != JobState::Cancelling && base > 0 {
             let mut input = normalised_for_run(&job.input);
             if let Some(o) = input.as_object_mut() {
@@ -531,7 +636,10 @@ impl Workflow for ConfigFlow {
                 o.remove("to_revision");
                 o.insert("to_revision".into(), json!(base));
             }
-            out.insert("reverse".into(), json!({"kind": JobKind::ConfigRollback, "input": input}));
+            out.insert(
+                "reverse".into(),
+                json!({"kind": JobKind::ConfigRollback, "input": input}),
+            );
         }
         out
     }

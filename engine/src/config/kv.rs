@@ -40,9 +40,10 @@ impl KvConfigStore {
     fn place(id: &ConfigId) -> (&'static str, String) {
         match (&id.domain, &id.scope) {
             (Domain::Routing, _) => (ROUTING_BUCKET, ROUTING_KEY.to_owned()),
-            (Domain::Placement, Scope::Kind(k)) => {
-                (PLACEMENT_BUCKET, k.placement_key().unwrap_or_default().to_owned())
-            }
+            (Domain::Placement, Scope::Kind(k)) => (
+                PLACEMENT_BUCKET,
+                k.placement_key().unwrap_or_default().to_owned(),
+            ),
             _ => (CONFIG_BUCKET, id.key()),
         }
     }
@@ -69,7 +70,11 @@ impl KvConfigStore {
         Ok(Key::parse(&format!("pin.{}", id.key()))?)
     }
 
-    async fn recorded(&self, id: &ConfigId, revision: u64) -> Result<Option<RevisionMeta>, ConfigStoreError> {
+    async fn recorded(
+        &self,
+        id: &ConfigId,
+        revision: u64,
+    ) -> Result<Option<RevisionMeta>, ConfigStoreError> {
         let kv = self.meta_kv().await?;
         match kv.get(&Self::rev_key(id, revision)?).await? {
             Some(e) => Ok(serde_json::from_slice(&e.value).ok()),
@@ -77,7 +82,12 @@ impl KvConfigStore {
         }
     }
 
-    async fn stored(&self, id: &ConfigId, revision: u64, bytes: &[u8]) -> Result<Stored, ConfigStoreError> {
+    async fn stored(
+        &self,
+        id: &ConfigId,
+        revision: u64,
+        bytes: &[u8],
+    ) -> Result<Stored, ConfigStoreError> {
         let document: Value = serde_json::from_slice(bytes).map_err(|e| decode_error(&e))?;
         let meta = match self.recorded(id, revision).await? {
             Some(m) if m.sha256 == model::config::sha256(&document) => m,
@@ -112,7 +122,10 @@ impl ConfigStore for KvConfigStore {
         let placement = self.store.kv(PLACEMENT_BUCKET, FLEET_OPTS).await?;
         let present = placement.keys(&KeyPrefix::All).await?;
         for k in model::fleet::ServiceKind::WORKERS {
-            if present.iter().any(|p| Some(p.as_str()) == k.placement_key()) {
+            if present
+                .iter()
+                .any(|p| Some(p.as_str()) == k.placement_key())
+            {
                 out.push(ConfigId::placement(k));
             }
         }
@@ -189,7 +202,8 @@ impl ConfigStore for KvConfigStore {
     ) -> Result<RevisionMeta, ConfigStoreError> {
         let (kv, key) = self.doc_kv(id).await?;
         let bytes = bytes::Bytes::from(
-            serde_json::to_vec_pretty(document).map_err(|e| ConfigStoreError::Source(e.to_string()))?,
+            serde_json::to_vec_pretty(document)
+                .map_err(|e| ConfigStoreError::Source(e.to_string()))?,
         );
         let r = if expected == 0 {
             kv.create(&key, bytes).await
@@ -198,10 +212,14 @@ impl ConfigStore for KvConfigStore {
         };
         let revision = match r {
             Ok(rev) => rev,
-            Err(StoreError::Conflict { current: Some(current) }) => {
-                return Err(ConfigStoreError::Conflict { expected, current })
-            }
-            Err(StoreError::Conflict { current: None } | StoreError::AlreadyExists | StoreError::NotFound) => {
+            Err(StoreError::Conflict {
+                current: Some(current),
+            }) => return Err(ConfigStoreError::Conflict { expected, current }),
+            Err(
+                StoreError::Conflict { current: None }
+                | StoreError::AlreadyExists
+                | StoreError::NotFound,
+            ) => {
                 let current = kv.get(&key).await?.map_or(0, |e| e.revision);
                 return Err(ConfigStoreError::Conflict { expected, current });
             }
@@ -215,7 +233,10 @@ impl ConfigStore for KvConfigStore {
             self.meta_kv()
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?
-                .put(&Self::rev_key(id, revision).map_err(|e| StoreError::Invalid(e.to_string()))?, bytes.into())
+                .put(
+                    &Self::rev_key(id, revision).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    bytes.into(),
+                )
                 .await
         };
         if let Err(e) = stored.await {
@@ -239,7 +260,8 @@ impl ConfigStore for KvConfigStore {
         let key = Self::pin_key(id)?;
         match pin {
             Some(p) => {
-                let bytes = serde_json::to_vec(p).map_err(|e| ConfigStoreError::Source(e.to_string()))?;
+                let bytes =
+                    serde_json::to_vec(p).map_err(|e| ConfigStoreError::Source(e.to_string()))?;
                 kv.put(&key, bytes.into()).await?;
             }
             None => kv.delete(&key, None).await?,

@@ -184,7 +184,13 @@ impl Registry {
         let kv = self
             .inner
             .substrate
-            .kv(CLAIMS_BUCKET, BucketOptions { history: 2, replicas: 1 })
+            .kv(
+                CLAIMS_BUCKET,
+                BucketOptions {
+                    history: 2,
+                    replicas: 1,
+                },
+            )
             .await?;
         let key = Key::parse(&format!("{}.{base}", id.key()))?;
         let mine = serde_json::to_vec(&Claim {
@@ -198,7 +204,9 @@ impl Registry {
                 Err(StoreError::AlreadyExists | StoreError::Conflict { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
-            let Some(e) = kv.get(&key).await? else { continue };
+            let Some(e) = kv.get(&key).await? else {
+                continue;
+            };
             let Ok(held) = serde_json::from_slice::<Claim>(&e.value) else {
                 return Err(ConfigStoreError::Decode(format!("claim {key}")));
             };
@@ -265,7 +273,9 @@ impl Registry {
                 None => (Some(Flags::default()), 0),
             };
             if let Some(f) = f {
-                self.inner.flags.send_if_modified(|cur| std::mem::replace(cur, f.clone()) != f);
+                self.inner
+                    .flags
+                    .send_if_modified(|cur| std::mem::replace(cur, f.clone()) != f);
                 frev = rev;
             }
         }
@@ -278,11 +288,15 @@ impl Registry {
                 None => (Some(self.inner.boot), 0),
             };
             if let Some(t) = t {
-                self.inner.thresholds.send_if_modified(|cur| std::mem::replace(cur, t) != t);
+                self.inner
+                    .thresholds
+                    .send_if_modified(|cur| std::mem::replace(cur, t) != t);
                 grev = rev;
             }
         }
-        self.inner.loaded.send_if_modified(|cur| std::mem::replace(cur, (frev, grev)) != (frev, grev));
+        self.inner
+            .loaded
+            .send_if_modified(|cur| std::mem::replace(cur, (frev, grev)) != (frev, grev));
     }
 
     /// Follows the live documents until the registry is dropped.
@@ -326,7 +340,11 @@ impl Registry {
     }
 
     /// The current document, or an older revision while it is kept.
-    pub async fn get(&self, id: &ConfigId, revision: Option<u64>) -> Result<ConfigDocument, ConfigError> {
+    pub async fn get(
+        &self,
+        id: &ConfigId,
+        revision: Option<u64>,
+    ) -> Result<ConfigDocument, ConfigError> {
         let current = self
             .inner
             .store
@@ -375,7 +393,12 @@ impl Registry {
                 h.iter()
                     .map(|m| m.revision)
                     .find(|r| *r < to_doc.summary.meta.revision)
-                    .ok_or_else(|| ConfigError::NotFound(format!("{id} has no revision before {}", to_doc.summary.meta.revision)))?
+                    .ok_or_else(|| {
+                        ConfigError::NotFound(format!(
+                            "{id} has no revision before {}",
+                            to_doc.summary.meta.revision
+                        ))
+                    })?
             }
         };
         let from_doc = self.get(id, Some(from)).await?;
@@ -413,7 +436,11 @@ impl Registry {
 
     /// Every issue of `doc` as the document `id`: the schema first, then
     /// (when it passes) the semantic rules against the other documents.
-    pub async fn issues(&self, id: &ConfigId, doc: &Value) -> Result<Vec<ConfigIssue>, ConfigError> {
+    pub async fn issues(
+        &self,
+        id: &ConfigId,
+        doc: &Value,
+    ) -> Result<Vec<ConfigIssue>, ConfigError> {
         Ok(Self::issues_in(id, doc, self.context().await?))
     }
 
@@ -434,7 +461,8 @@ impl Registry {
     /// `config.validate`: no side effect. A text's syntax error and every
     /// issue carry the line they are at.
     pub async fn validate(&self, req: &ValidateRequest) -> Result<Validation, ConfigError> {
-        let id = ConfigId::new(req.domain, &req.name, req.scope.clone()).map_err(ConfigError::BadRequest)?;
+        let id = ConfigId::new(req.domain, &req.name, req.scope.clone())
+            .map_err(ConfigError::BadRequest)?;
         let (doc, lines) = match (&req.text, &req.document) {
             (Some(text), None) => match serde_json::from_str::<Value>(text) {
                 Ok(v) => (v, Some(model::config::pointer_lines(text))),
@@ -442,7 +470,10 @@ impl Registry {
                     let mut i = ConfigIssue::new(
                         model::config::code::SYNTAX,
                         "",
-                        format!("not JSON: {}", model::error::safe_serde_detail(&e.to_string())),
+                        format!(
+                            "not JSON: {}",
+                            model::error::safe_serde_detail(&e.to_string())
+                        ),
                     );
                     i.line = Some(e.line() as u32);
                     return Ok(Validation {
@@ -487,7 +518,9 @@ impl Registry {
         }
         let mut out = Vec::new();
         for id in ids.iter().filter(|i| i.domain == Domain::Definitions) {
-            let Some(s) = self.inner.store.get(id).await? else { continue };
+            let Some(s) = self.inner.store.get(id).await? else {
+                continue;
+            };
             out.push(model::config::DefinitionView {
                 name: id.name.clone(),
                 definition: serde_json::from_value::<Definition>(s.document.clone()).ok(),
@@ -500,7 +533,12 @@ impl Registry {
 
     /// Lifts a rollback's pin, with a reason, audited (before/after: the
     /// document's digest and the pin).
-    pub async fn unpin(&self, caller: &Caller, id: &ConfigId, reason: &str) -> Result<(), ConfigError> {
+    pub async fn unpin(
+        &self,
+        caller: &Caller,
+        id: &ConfigId,
+        reason: &str,
+    ) -> Result<(), ConfigError> {
         if self.inner.store.pin(id).await?.is_none() {
             return Err(ConfigError::NotFound(format!("{id} is not pinned")));
         }
@@ -517,7 +555,14 @@ impl Registry {
             .actions
             .run(plan, async move {
                 let r = store.set_pin(&id2, None).await;
-                Done::new(if r.is_ok() { Outcome::Succeeded } else { Outcome::Failed }, r)
+                Done::new(
+                    if r.is_ok() {
+                        Outcome::Succeeded
+                    } else {
+                        Outcome::Failed
+                    },
+                    r,
+                )
             })
             .await?;
         Ok(r?)

@@ -38,8 +38,12 @@ fn bad(m: impl Into<String>) -> JobsError {
 }
 
 fn input<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, JobsError> {
-    serde_json::from_value(v.clone())
-        .map_err(|e| bad(format!("input: {}", model::error::safe_serde_detail(&e.to_string()))))
+    serde_json::from_value(v.clone()).map_err(|e| {
+        bad(format!(
+            "input: {}",
+            model::error::safe_serde_detail(&e.to_string())
+        ))
+    })
 }
 
 /// What a change is, once its input is read.
@@ -101,16 +105,19 @@ pub(super) async fn change(core: &Core, kind: JobKind, raw: &Value) -> Result<Ch
                     .filter(|m| m.revision < current && m.kept && m.sha256 != base.meta.sha256)
                     .map(|m| m.revision)
                     .next()
-                    .ok_or_else(|| bad(format!("{id} has no earlier kept revision to roll back to")))?,
+                    .ok_or_else(|| {
+                        bad(format!("{id} has no earlier kept revision to roll back to"))
+                    })?,
             };
             if to >= current {
-                return Err(bad(format!("to_revision: must be before the current revision {current}")));
+                return Err(bad(format!(
+                    "to_revision: must be before the current revision {current}"
+                )));
             }
-            let target = store
-                .at(&id, to)
-                .await
-                .map_err(read)?
-                .ok_or_else(|| bad(format!("to_revision: revision {to} of {id} is not kept")))?;
+            let target =
+                store.at(&id, to).await.map_err(read)?.ok_or_else(|| {
+                    bad(format!("to_revision: revision {to} of {id} is not kept"))
+                })?;
             let normal = RollbackInput {
                 to_revision: Some(to),
                 base_revision: Some(current),
@@ -153,7 +160,11 @@ impl FleetDocs {
 
     /// (shard, state, endpoints) of a tenant for a kind, `None` when it
     /// does not resolve.
-    fn resolution(&self, kind: ServiceKind, t: &TenantId) -> Option<(ShardId, model::fleet::ShardState, Vec<String>)> {
+    fn resolution(
+        &self,
+        kind: ServiceKind,
+        t: &TenantId,
+    ) -> Option<(ShardId, model::fleet::ShardState, Vec<String>)> {
         let map = self.placements.get(&kind)?;
         resolve(kind, t, map, &self.routing)
             .ok()
@@ -216,7 +227,10 @@ fn impact(before: &FleetDocs, after: &FleetDocs, id: &ConfigId) -> Impact {
 
 /// The instances that must load a fleet change: every gateway, and for a
 /// placement map every instance of its kind.
-pub(super) fn reloads(routing: &RoutingConfig, id: &ConfigId) -> (Vec<String>, Vec<(ServiceKind, String)>) {
+pub(super) fn reloads(
+    routing: &RoutingConfig,
+    id: &ConfigId,
+) -> (Vec<String>, Vec<(ServiceKind, String)>) {
     let gateways = kind_endpoints(routing, ServiceKind::Gateway);
     let workers = match (&id.domain, &id.scope) {
         (Domain::Placement, Scope::Kind(k)) => kind_endpoints(routing, *k)
@@ -237,7 +251,12 @@ fn plan_step(name: String, phase: Phase, attempts: u32, what: String) -> PlanSte
     }
 }
 
-pub(super) async fn plan(core: &Core, kind: JobKind, raw: &Value, fwd: &Forward) -> Result<Plan, JobsError> {
+pub(super) async fn plan(
+    core: &Core,
+    kind: JobKind,
+    raw: &Value,
+    fwd: &Forward,
+) -> Result<Plan, JobsError> {
     let c = change(core, kind, raw).await?;
     let registry = &core.registry;
     let base_revision = c.base.as_ref().map_or(0, |b| b.meta.revision);
@@ -249,12 +268,21 @@ pub(super) async fn plan(core: &Core, kind: JobKind, raw: &Value, fwd: &Forward)
         code::CONFIG_VALID,
         c.id.to_string(),
         issues.is_empty(),
-        issues.iter().take(20).map(|i| format!("{} at {}: {}", i.code, i.pointer, i.message)).collect::<Vec<_>>(),
+        issues
+            .iter()
+            .take(20)
+            .map(|i| format!("{} at {}: {}", i.code, i.pointer, i.message))
+            .collect::<Vec<_>>(),
         "no issues",
         if issues.is_empty() {
             "the document passes its schema and rules".to_owned()
         } else {
-            format!("{} issue(s); the first: {} at {:?}", issues.len(), issues[0].code, issues[0].pointer)
+            format!(
+                "{} issue(s); the first: {} at {:?}",
+                issues.len(),
+                issues[0].code,
+                issues[0].pointer
+            )
         },
     )];
     if kind == JobKind::ConfigApply {
@@ -267,11 +295,15 @@ pub(super) async fn plan(core: &Core, kind: JobKind, raw: &Value, fwd: &Forward)
             code::NOT_PINNED,
             c.id.to_string(),
             pin.is_none(),
-            pin.as_ref().map(|p| json!({"by": p.by, "revision": p.revision, "reason": p.reason})),
+            pin.as_ref()
+                .map(|p| json!({"by": p.by, "revision": p.revision, "reason": p.reason})),
             "not pinned",
             match &pin {
                 None => "the document is not pinned".to_owned(),
-                Some(p) => format!("pinned by {} after a rollback to revision {}: unpin it first", p.by, p.revision),
+                Some(p) => format!(
+                    "pinned by {} after a rollback to revision {}: unpin it first",
+                    p.by, p.revision
+                ),
             },
         ));
     }
@@ -282,7 +314,10 @@ pub(super) async fn plan(core: &Core, kind: JobKind, raw: &Value, fwd: &Forward)
         step::WRITE.into(),
         Phase::Reversible,
         5,
-        format!("write {} by compare-and-set on revision {base_revision}", c.id),
+        format!(
+            "write {} by compare-and-set on revision {base_revision}",
+            c.id
+        ),
     )];
     if c.id.domain.is_fleet() {
         let before = FleetDocs {

@@ -47,7 +47,11 @@ static VALIDATORS: LazyLock<BTreeMap<Domain, jsonschema::Validator>> = LazyLock:
 /// Every place the schema refuses `doc`, by JSON pointer.
 pub fn issues(domain: Domain, doc: &Value) -> Vec<ConfigIssue> {
     let Some(v) = VALIDATORS.get(&domain) else {
-        return vec![ConfigIssue::new(code::SCHEMA, "", "the schema of this domain is unavailable")];
+        return vec![ConfigIssue::new(
+            code::SCHEMA,
+            "",
+            "the schema of this domain is unavailable",
+        )];
     };
     v.iter_errors(doc)
         .take(50)
@@ -72,10 +76,26 @@ mod tests {
         let i = issues(Domain::Flags, &json!({"freeze": "yes"}));
         assert_eq!(i[0].pointer, "/freeze");
         assert!(!issues(Domain::Placement, &json!({"tenants": {"acme": 3}})).is_empty());
-        assert!(!issues(Domain::Definitions, &json!({"kind": "effect", "version": 0, "triggers": ["a"]})).is_empty());
-        assert!(issues(Domain::Definitions, &json!({"kind": "effect", "version": 1, "triggers": ["a"]})).is_empty());
-        assert!(!issues(Domain::Routing, &json!({"aggregate": {"a-1": {"endpoints": "x"}}})).is_empty());
-        assert!(issues(Domain::Routing, &json!({"aggregate": {"a-1": {"endpoints": ["http://a:1"]}}})).is_empty());
+        assert!(!issues(
+            Domain::Definitions,
+            &json!({"kind": "effect", "version": 0, "triggers": ["a"]})
+        )
+        .is_empty());
+        assert!(issues(
+            Domain::Definitions,
+            &json!({"kind": "effect", "version": 1, "triggers": ["a"]})
+        )
+        .is_empty());
+        assert!(!issues(
+            Domain::Routing,
+            &json!({"aggregate": {"a-1": {"endpoints": "x"}}})
+        )
+        .is_empty());
+        assert!(issues(
+            Domain::Routing,
+            &json!({"aggregate": {"a-1": {"endpoints": ["http://a:1"]}}})
+        )
+        .is_empty());
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub enum WriteError {
 impl From<ConfigStoreError> for WriteError {
     fn from(e: ConfigStoreError) -> Self {
         match e {
-            ConfigStoreError::Conflict { expected, current } => Self::Conflict { expected, current },
+            ConfigStoreError::Conflict { expected, current } => {
+                Self::Conflict { expected, current }
+            }
             e => Self::Unavailable(e.to_string()),
         }
     }
@@ -86,7 +88,10 @@ impl DocWriter {
     }
 
     /// One kind's map and the revision to write against.
-    pub async fn read_placement(&self, kind: ServiceKind) -> Result<(PlacementMap, u64), WriteError> {
+    pub async fn read_placement(
+        &self,
+        kind: ServiceKind,
+    ) -> Result<(PlacementMap, u64), WriteError> {
         if kind.placement_key().is_none() {
             return Err(WriteError::ReadOnly("the gateway has no placement map"));
         }
@@ -104,7 +109,8 @@ impl DocWriter {
         if kind.placement_key().is_none() {
             return Err(WriteError::ReadOnly("the gateway has no placement map"));
         }
-        self.write(&ConfigId::placement(kind), map, expected, meta).await
+        self.write(&ConfigId::placement(kind), map, expected, meta)
+            .await
     }
 
     pub async fn read_routing(&self) -> Result<(RoutingConfig, u64), WriteError> {
@@ -117,6 +123,7 @@ impl DocWriter {
         expected: u64,
         meta: &WriteMeta,
     ) -> Result<u64, WriteError> {
-        self.write(&ConfigId::routing(), routing, expected, meta).await
+        self.write(&ConfigId::routing(), routing, expected, meta)
+            .await
     }
 }

@@ -148,7 +148,11 @@ pub trait Workflow: Send + Sync {
     /// config change: its base revision), so that of two concurrent
     /// creates exactly one is accepted. A retry with the same job id finds
     /// its own claim.
-    async fn reserve(&self, _job: &model::ids::JobId, _input: &serde_json::Value) -> Result<(), JobsError> {
+    async fn reserve(
+        &self,
+        _job: &model::ids::JobId,
+        _input: &serde_json::Value,
+    ) -> Result<(), JobsError> {
         Ok(())
     }
     fn policy(&self, step: &str) -> StepPolicy;

@@ -238,7 +238,11 @@ async fn write_move(core: &Moves, ctx: &StepContext, i: MigrateInput) -> StepRes
             ));
         }
         map.tenants.insert(i.tenant.clone(), i.target.clone());
-        match core.writer.write_placement(i.kind, &map, rev, &ctx.write_meta()).await {
+        match core
+            .writer
+            .write_placement(i.kind, &map, rev, &ctx.write_meta())
+            .await
+        {
             Ok(next) => return Ok(Some(json!({ "revision": next, "previous": rev }))),
             Err(WriteError::Conflict { .. }) => continue,
             Err(e) => return Err(store_failure(e)),
@@ -257,7 +261,11 @@ async fn write_default(core: &Moves, ctx: &StepContext, i: SetDefaultInput) -> S
             return Ok(Some(json!({ "revision": rev, "replayed": true })));
         }
         let previous = map.default_shard.replace(i.shard.clone());
-        match core.writer.write_placement(i.kind, &map, rev, &ctx.write_meta()).await {
+        match core
+            .writer
+            .write_placement(i.kind, &map, rev, &ctx.write_meta())
+            .await
+        {
             Ok(next) => {
                 return Ok(Some(
                     json!({ "revision": next, "previous_default": previous }),
@@ -286,7 +294,11 @@ async fn write_state(core: &Moves, ctx: &StepContext, i: ShardStateInput) -> Ste
             return Ok(Some(json!({ "routing_revision": rev, "replayed": true })));
         }
         route.state = i.state;
-        match core.writer.write_routing(&routing, rev, &ctx.write_meta()).await {
+        match core
+            .writer
+            .write_routing(&routing, rev, &ctx.write_meta())
+            .await
+        {
             Ok(next) => return Ok(Some(json!({ "routing_revision": next }))),
             Err(WriteError::Conflict { .. }) => continue,
             Err(e) => return Err(store_failure(e)),

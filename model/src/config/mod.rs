@@ -205,7 +205,9 @@ impl ConfigId {
             }
         }
         if !domain.allows(&scope) {
-            return Err(format!("scope: {scope} is not a scope of {domain} documents"));
+            return Err(format!(
+                "scope: {scope} is not a scope of {domain} documents"
+            ));
         }
         Ok(Self {
             domain,

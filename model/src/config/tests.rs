@@ -39,7 +39,10 @@ fn each_routing_rule_refuses_its_crafted_config() {
     let ok = json!({"aggregate": {"a-1": {"endpoints": ["http://a1:8080"]}}});
     assert!(codes(&id, ok).is_empty());
     assert_eq!(
-        codes(&id, json!({"aggregate": {"A 1": {"endpoints": ["http://a1:8080"]}, "a-1": {"endpoints": ["http://a9:8080"]}}})),
+        codes(
+            &id,
+            json!({"aggregate": {"A 1": {"endpoints": ["http://a1:8080"]}, "a-1": {"endpoints": ["http://a9:8080"]}}})
+        ),
         one(code::BAD_SHARD_ID, "/aggregate/A 1")
     );
     assert_eq!(
@@ -47,19 +50,31 @@ fn each_routing_rule_refuses_its_crafted_config() {
         one(code::EMPTY_ENDPOINTS, "/aggregate/a-1/endpoints")
     );
     assert_eq!(
-        codes(&id, json!({"aggregate": {"a-1": {"endpoints": ["ftp://x"]}}})),
+        codes(
+            &id,
+            json!({"aggregate": {"a-1": {"endpoints": ["ftp://x"]}}})
+        ),
         one(code::MALFORMED_URL, "/aggregate/a-1/endpoints/0")
     );
     assert_eq!(
-        codes(&id, json!({"aggregate": {"a-1": {"endpoints": ["http://a:1", "http://a:1"]}}})),
+        codes(
+            &id,
+            json!({"aggregate": {"a-1": {"endpoints": ["http://a:1", "http://a:1"]}}})
+        ),
         one(code::DUPLICATE_ENDPOINT, "/aggregate/a-1/endpoints/1")
     );
     assert_eq!(
-        codes(&id, json!({"aggregate": {"a-3": {"endpoints": ["http://a:1"]}}})),
+        codes(
+            &id,
+            json!({"aggregate": {"a-3": {"endpoints": ["http://a:1"]}}})
+        ),
         one(code::SHARD_IN_USE, "/aggregate")
     );
     assert_eq!(
-        codes(&id, json!({"aggregate": {"a-1": {"endpoints": ["http://a:1"], "weight": 3}}})),
+        codes(
+            &id,
+            json!({"aggregate": {"a-1": {"endpoints": ["http://a:1"], "weight": 3}}})
+        ),
         one(code::SCHEMA, "/aggregate/a-1/weight"),
         "the typed decode is the last word"
     );
@@ -95,7 +110,10 @@ fn each_placement_rule_refuses_its_crafted_config() {
         "a default keeps every tenant placed"
     );
     assert_eq!(
-        codes(&id, json!({"default_shard": "a-2", "tenants": {"acme": "a-1"}})),
+        codes(
+            &id,
+            json!({"default_shard": "a-2", "tenants": {"acme": "a-1"}})
+        ),
         one(code::SHARD_DISABLED, "/default_shard")
     );
 }
@@ -103,9 +121,19 @@ fn each_placement_rule_refuses_its_crafted_config() {
 #[test]
 fn flags_activation_and_gates_rules() {
     let f = ConfigId::flags();
-    assert!(codes(&f, json!({"banner": "maintenance at 02:00", "freeze": false})).is_empty());
-    assert_eq!(codes(&f, json!({"frezee": true})), one(code::UNKNOWN_FLAG, "/frezee"));
-    assert_eq!(codes(&f, json!({"freeze": "yes"})), one(code::FLAG_TYPE, "/freeze"));
+    assert!(codes(
+        &f,
+        json!({"banner": "maintenance at 02:00", "freeze": false})
+    )
+    .is_empty());
+    assert_eq!(
+        codes(&f, json!({"frezee": true})),
+        one(code::UNKNOWN_FLAG, "/frezee")
+    );
+    assert_eq!(
+        codes(&f, json!({"freeze": "yes"})),
+        one(code::FLAG_TYPE, "/freeze")
+    );
     let a = ConfigId::new(Domain::Activation, "activation", Scope::Platform).unwrap();
     assert!(codes(&a, json!({"active": ["send-mail"]})).is_empty());
     assert_eq!(
@@ -118,7 +146,10 @@ fn flags_activation_and_gates_rules() {
         codes(&g, json!({"max_shard_fraction": 1.5})),
         one(code::OUT_OF_RANGE, "/max_shard_fraction")
     );
-    assert_eq!(codes(&g, json!({"max_source_lag": -1})), one(code::SCHEMA, "/max_source_lag"));
+    assert_eq!(
+        codes(&g, json!({"max_source_lag": -1})),
+        one(code::SCHEMA, "/max_source_lag")
+    );
 }
 
 #[test]
@@ -126,28 +157,41 @@ fn ids_follow_their_domain_rules() {
     assert!(ConfigId::new(Domain::Routing, "routing", Scope::Platform).is_ok());
     assert!(ConfigId::new(Domain::Routing, "other", Scope::Platform).is_err());
     assert!(ConfigId::new(Domain::Placement, "placement", Scope::Platform).is_err());
-    assert!(ConfigId::new(Domain::Placement, "placement", Scope::Kind(ServiceKind::Gateway)).is_err());
+    assert!(ConfigId::new(
+        Domain::Placement,
+        "placement",
+        Scope::Kind(ServiceKind::Gateway)
+    )
+    .is_err());
     assert!(ConfigId::new(Domain::Definitions, "send-mail", Scope::Platform).is_ok());
     assert!(ConfigId::new(Domain::Definitions, "Send Mail", Scope::Platform).is_err());
     let t = Scope::parse("tenant:acme").unwrap();
     assert!(ConfigId::new(Domain::Activation, "activation", t.clone()).is_ok());
     assert!(ConfigId::new(Domain::Flags, "control", t).is_err());
-    assert_eq!(ConfigId::placement(ServiceKind::Runner).key(), "placement.kind=runner.placement");
+    assert_eq!(
+        ConfigId::placement(ServiceKind::Runner).key(),
+        "placement.kind=runner.placement"
+    );
     for bad in ["", "kind:", "kind:web", "tenant:-x", "tenant:", "Platform"] {
         assert!(Scope::parse(bad).is_err(), "{bad}");
     }
-    let id: ConfigId = serde_json::from_value(json!({"domain": "flags", "name": "control"})).unwrap();
+    let id: ConfigId =
+        serde_json::from_value(json!({"domain": "flags", "name": "control"})).unwrap();
     assert_eq!(id, ConfigId::flags());
     assert!(serde_json::from_value::<ConfigId>(json!({"domain": "flags", "name": "x"})).is_err());
 }
 
 #[test]
 fn canonical_form_ignores_formatting_and_key_order() {
-    let a: serde_json::Value = serde_json::from_str("{\"b\": [1, {\"y\":1,\"x\":2}], \"a\": \"\\u00e9\"}").unwrap();
+    let a: serde_json::Value =
+        serde_json::from_str("{\"b\": [1, {\"y\":1,\"x\":2}], \"a\": \"\\u00e9\"}").unwrap();
     let b = json!({"a": "é", "b": [1, {"x": 2, "y": 1}]});
     assert_eq!(canonical_json(&a), r#"{"a":"é","b":[1,{"x":2,"y":1}]}"#);
     assert_eq!(sha256(&a), sha256(&b));
-    assert_ne!(sha256(&a), sha256(&json!({"a": "é", "b": [{"x": 2, "y": 1}, 1]})));
+    assert_ne!(
+        sha256(&a),
+        sha256(&json!({"a": "é", "b": [{"x": 2, "y": 1}, 1]}))
+    );
     assert_eq!(sha256(&a).len(), 64);
 }
 
@@ -173,11 +217,22 @@ fn typed_documents_round_trip() {
             json!({"kind": "saga", "version": 2, "description": "d", "triggers": ["order.placed"], "spec": {"steps": [1]}}),
         ),
         (Domain::Activation, json!({"active": ["a", "b"]})),
-        (Domain::Gates, serde_json::to_value(crate::gates::Thresholds::default()).unwrap()),
-        (Domain::Placement, json!({"default_shard": "a-1", "tenants": {"acme": "a-1"}})),
-        (Domain::Routing, json!({"aggregate": {"a-1": {"endpoints": ["http://a:1"], "state": "draining"}}})),
+        (
+            Domain::Gates,
+            serde_json::to_value(crate::gates::Thresholds::default()).unwrap(),
+        ),
+        (
+            Domain::Placement,
+            json!({"default_shard": "a-1", "tenants": {"acme": "a-1"}}),
+        ),
+        (
+            Domain::Routing,
+            json!({"aggregate": {"a-1": {"endpoints": ["http://a:1"], "state": "draining"}}}),
+        ),
     ];
-    fn again<T: serde::de::DeserializeOwned + serde::Serialize>(v: &serde_json::Value) -> serde_json::Value {
+    fn again<T: serde::de::DeserializeOwned + serde::Serialize>(
+        v: &serde_json::Value,
+    ) -> serde_json::Value {
         serde_json::to_value(serde_json::from_value::<T>(v.clone()).unwrap()).unwrap()
     }
     for (d, v) in docs {

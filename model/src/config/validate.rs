@@ -3,7 +3,9 @@
 //! nothing passes that the typed document would refuse.
 
 use super::{code, ConfigId, ConfigIssue, Domain, Flags, FLAGS};
-use crate::fleet::{check_endpoint, PlacementMap, RoutingConfig, ServiceKind, ShardId, ShardState, TenantId};
+use crate::fleet::{
+    check_endpoint, PlacementMap, RoutingConfig, ServiceKind, ShardId, ShardState, TenantId,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -72,8 +74,10 @@ fn typed(domain: Domain, doc: &Value, out: &mut Vec<ConfigIssue>) {
     let r = match domain {
         // By string keys first: a path through an enum-keyed map loses
         // the key.
-        Domain::Routing => decode::<BTreeMap<String, BTreeMap<String, crate::fleet::ShardRoute>>>(doc)
-            .and_then(|()| decode::<RoutingConfig>(doc)),
+        Domain::Routing => {
+            decode::<BTreeMap<String, BTreeMap<String, crate::fleet::ShardRoute>>>(doc)
+                .and_then(|()| decode::<RoutingConfig>(doc))
+        }
         Domain::Placement => decode::<PlacementMap>(doc),
         Domain::Flags => decode::<Flags>(doc),
         Domain::Definitions => decode::<super::Definition>(doc),
@@ -90,10 +94,16 @@ fn routing(doc: &Value, cx: &Context, out: &mut Vec<ConfigIssue>) {
     let mut shards_now: BTreeMap<ServiceKind, BTreeSet<String>> = BTreeMap::new();
     for (k, shards) in kinds {
         let Some(kind) = ServiceKind::parse(k) else {
-            out.push(ConfigIssue::new(code::SCHEMA, ptr(&[k]), "not a service kind"));
+            out.push(ConfigIssue::new(
+                code::SCHEMA,
+                ptr(&[k]),
+                "not a service kind",
+            ));
             continue;
         };
-        let Some(shards) = shards.as_object() else { continue };
+        let Some(shards) = shards.as_object() else {
+            continue;
+        };
         let mut seen = HashSet::new();
         for (shard, route) in shards {
             shards_now.entry(kind).or_default().insert(shard.clone());
@@ -104,7 +114,10 @@ fn routing(doc: &Value, cx: &Context, out: &mut Vec<ConfigIssue>) {
                     "not a shard id: 1-32 of a-z 0-9 _ -, starting with a letter or digit",
                 ));
             }
-            let state = route.get("state").and_then(Value::as_str).unwrap_or("active");
+            let state = route
+                .get("state")
+                .and_then(Value::as_str)
+                .unwrap_or("active");
             let eps = route.get("endpoints").and_then(Value::as_array);
             if eps.is_none_or(|e| e.is_empty()) && state != "disabled" {
                 out.push(ConfigIssue::new(
@@ -132,7 +145,11 @@ fn routing(doc: &Value, cx: &Context, out: &mut Vec<ConfigIssue>) {
     // Every shard a placement names must stay in routing.
     for (kind, map) in &cx.placements {
         let now = shards_now.get(kind);
-        let named: BTreeSet<&ShardId> = map.tenants.values().chain(map.default_shard.iter()).collect();
+        let named: BTreeSet<&ShardId> = map
+            .tenants
+            .values()
+            .chain(map.default_shard.iter())
+            .collect();
         for s in named {
             if !now.is_some_and(|n| n.contains(s.as_str())) {
                 out.push(ConfigIssue::new(
@@ -192,7 +209,11 @@ fn placement(kind: ServiceKind, doc: &Value, cx: &Context, out: &mut Vec<ConfigI
     if default.is_none() {
         // A tenant known to any placement (this kind's current one
         // included) must keep a shard of this kind.
-        let known: BTreeSet<&TenantId> = cx.placements.values().flat_map(|m| m.tenants.keys()).collect();
+        let known: BTreeSet<&TenantId> = cx
+            .placements
+            .values()
+            .flat_map(|m| m.tenants.keys())
+            .collect();
         let lost: Vec<&&TenantId> = known.iter().filter(|t| !placed.contains(**t)).collect();
         if let Some(first) = lost.first() {
             out.push(ConfigIssue::new(
@@ -226,13 +247,19 @@ fn flags(doc: &Value, out: &mut Vec<ConfigIssue>) {
             _ => v.is_boolean(),
         };
         if !ok {
-            out.push(ConfigIssue::new(code::FLAG_TYPE, ptr(&[name]), format!("must be a {ty}")));
+            out.push(ConfigIssue::new(
+                code::FLAG_TYPE,
+                ptr(&[name]),
+                format!("must be a {ty}"),
+            ));
         }
     }
 }
 
 fn activation(doc: &Value, cx: &Context, out: &mut Vec<ConfigIssue>) {
-    let Some(active) = doc.get("active").and_then(Value::as_array) else { return };
+    let Some(active) = doc.get("active").and_then(Value::as_array) else {
+        return;
+    };
     for (i, d) in active.iter().enumerate() {
         if let Some(d) = d.as_str() {
             if !cx.definitions.contains(d) {
@@ -250,7 +277,11 @@ fn gates(doc: &Value, out: &mut Vec<ConfigIssue>) {
     for share in ["max_error_ratio", "max_shard_fraction"] {
         if let Some(v) = doc.get(share).and_then(Value::as_f64) {
             if !(0.0..=1.0).contains(&v) {
-                out.push(ConfigIssue::new(code::OUT_OF_RANGE, ptr(&[share]), "a share: 0 to 1"));
+                out.push(ConfigIssue::new(
+                    code::OUT_OF_RANGE,
+                    ptr(&[share]),
+                    "a share: 0 to 1",
+                ));
             }
         }
     }

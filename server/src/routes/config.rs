@@ -83,9 +83,8 @@ pub async fn definitions(State(s): State<AppState>) -> Result<Json<DefinitionLis
     responses((status = 200, description = "The schema", body = Object),
         (status = 404, description = "No such domain", body = model::ErrorBody)))]
 pub async fn schema(Path(domain): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    let d = Domain::parse(&domain).ok_or_else(|| {
-        ApiError::new(model::ErrorCode::NotFound, "no such config domain")
-    })?;
+    let d = Domain::parse(&domain)
+        .ok_or_else(|| ApiError::new(model::ErrorCode::NotFound, "no such config domain"))?;
     Ok(Json(engine::config::schema::schema(d)))
 }
 
@@ -173,7 +172,12 @@ pub async fn plan_apply(
     Extension(c): Extension<Caller>,
     ApiJson(body): ApiJson<PlanRequest>,
 ) -> Result<Json<Plan>, ApiError> {
-    Ok(Json(s.engine.jobs.plan(&c, JobKind::ConfigApply, &body.input).await?))
+    Ok(Json(
+        s.engine
+            .jobs
+            .plan(&c, JobKind::ConfigApply, &body.input)
+            .await?,
+    ))
 }
 
 /// Creates a `config.apply` job with the hash of the plan the client was shown.
@@ -206,7 +210,12 @@ pub async fn plan_rollback(
     Extension(c): Extension<Caller>,
     ApiJson(body): ApiJson<PlanRequest>,
 ) -> Result<Json<Plan>, ApiError> {
-    Ok(Json(s.engine.jobs.plan(&c, JobKind::ConfigRollback, &body.input).await?))
+    Ok(Json(
+        s.engine
+            .jobs
+            .plan(&c, JobKind::ConfigRollback, &body.input)
+            .await?,
+    ))
 }
 
 /// Creates a `config.rollback` job; it pins the document when it is done.
