@@ -149,6 +149,10 @@ fn every_config_field_has_an_env_key() {
         audit: AuditConfig {
             hmac_key: Some(Secret("k".into())),
         },
+        config: super::RegistryConfig {
+            dir: Some("/cfg".into()),
+            ..Default::default()
+        },
         ..Config::default()
     };
     let table = toml::Table::try_from(full).unwrap();
