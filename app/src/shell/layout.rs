@@ -54,27 +54,28 @@ pub fn Layout(#[prop(optional)] children: Option<Children>) -> impl IntoView {
     }
 }
 
-/// The `banner` flag and a change freeze, above every page.
+/// The `banner` flag and a change freeze, above every page. Fetched in
+/// the browser (and kept out of the "Last request" panel): the server
+/// render of the layout never waits on it, so no page's render is held
+/// behind it.
 #[component]
 fn FlagsBanner() -> impl IntoView {
-    let flags = Resource::new(|| (), |_| crate::config::api::platform_flags());
-    view! {
-        <Transition fallback=|| ()>
-            {move || {
-                flags
-                    .get()
-                    .and_then(|r| r.ok())
-                    .filter(|f| f.banner.is_some() || f.freeze)
-                    .map(|f| {
-                        view! {
-                            <div class="flags-banner" role="status" data-testid="flags-banner">
-                                {f.freeze.then(|| view! { <strong>"Change freeze: only config changes run. "</strong> })}
-                                {f.banner.clone()}
-                            </div>
-                        }
-                    })
-            }}
-        </Transition>
+    let flags = LocalResource::new(|| {
+        crate::support::flow::background(crate::config::api::platform_flags())
+    });
+    move || {
+        flags
+            .get()
+            .and_then(Result::ok)
+            .filter(|f| f.banner.is_some() || f.freeze)
+            .map(|f| {
+                view! {
+                    <div class="flags-banner" role="status" data-testid="flags-banner">
+                        {f.freeze.then(|| view! { <strong>"Change freeze: only config changes run. "</strong> })}
+                        {f.banner.clone()}
+                    </div>
+                }
+            })
     }
 }
 
