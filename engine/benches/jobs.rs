@@ -58,6 +58,7 @@ impl Workflow for Noop {
             timeout: Duration::from_secs(10),
             backoff_min: Duration::from_millis(10),
             backoff_max: Duration::from_millis(10),
+            idempotent: false,
         }
     }
     async fn run(&self, ctx: &StepContext) -> Result<Option<serde_json::Value>, StepFailure> {

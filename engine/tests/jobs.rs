@@ -659,6 +659,7 @@ impl Workflow for Scripted {
             timeout: Duration::from_secs(30),
             backoff_min: Duration::from_millis(10),
             backoff_max: Duration::from_millis(50),
+            idempotent: false,
         }
     }
     async fn run(&self, ctx: &StepContext) -> Result<Option<serde_json::Value>, StepFailure> {

@@ -291,7 +291,20 @@ pub struct Step {
     /// For steps that move many items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Items>,
+    /// Attempts cut by a crash of the runner and re-run because the step
+    /// recognises its own earlier effect; they do not count as attempts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub interruptions: u32,
 }
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// How many crashes of the runner one idempotent step survives: a step
+/// that brings its runner down every time ends failed instead of looping
+/// until the job's deadline.
+pub const MAX_INTERRUPTIONS: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -474,6 +487,7 @@ impl Job {
                     error: None,
                     output: None,
                     items: None,
+                    interruptions: 0,
                 })
                 .collect(),
             principal,
@@ -592,6 +606,25 @@ impl Job {
     /// Starts an attempt of step `i`: every earlier step of its path must be
     /// finished, and the step must have an attempt left. A step found
     /// `Running` (its runner died mid-attempt) starts its next attempt.
+    /// A step found running was cut by a crash of its runner. When the step
+    /// recognises its own earlier effect the cut attempt is given back and
+    /// counted as an interruption, so the next attempt (`start_step`, in
+    /// the same write: the step never looks pending, so a cancel cannot
+    /// slip in past the point of no return) finds out what the cut one
+    /// did. Returns false (nothing changed) once the step has used its
+    /// `MAX_INTERRUPTIONS`.
+    pub fn interrupted(&mut self, i: usize, now_ms: u64) -> Result<bool, TransitionError> {
+        self.live()?;
+        let step = self.running_step(i)?;
+        if step.interruptions >= MAX_INTERRUPTIONS {
+            return Ok(false);
+        }
+        step.interruptions += 1;
+        step.attempts = step.attempts.saturating_sub(1);
+        self.updated_ms = now_ms;
+        Ok(true)
+    }
+
     pub fn start_step(&mut self, i: usize, now_ms: u64) -> Result<u32, TransitionError> {
         self.live()?;
         if self.next()? != Next::Run(i) {

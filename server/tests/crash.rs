@@ -244,7 +244,11 @@ struct Chaos {
 impl Chaos {
     fn new() -> Self {
         use rand::SeedableRng;
-        let seed: u64 = rand::random();
+        // CHAOS_SEED replays a run's kill schedule (timing still varies).
+        let seed: u64 = std::env::var("CHAOS_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(rand::random);
         let mut c = Self {
             rng: rand::rngs::StdRng::seed_from_u64(seed),
             seed,
@@ -776,6 +780,12 @@ async fn migrations_survive_kill_9(
         }
     }
     let succeeded = jobs.values().filter(|j| j["state"] == "succeeded").count();
+    // Steps cut by a kill and re-run without using an attempt.
+    let interrupted: u64 = jobs
+        .values()
+        .flat_map(|j| j["steps"].as_array().unwrap().iter())
+        .map(|s| s["interruptions"].as_u64().unwrap_or(0))
+        .sum();
     // One placement write per moved tenant: none repeated, none lost.
     assert_eq!(after.revision - before.revision, moved, "placement writes");
     // Every drain, resume, reload and undo applied once at the instances.
@@ -788,7 +798,7 @@ async fn migrations_survive_kill_9(
         }
     }
     eprintln!(
-        "{label}: {JOBS} migrations, {succeeded} succeeded, {moved} tenants moved, {} kills of control ({} starts), {} NATS restarts, {effects} effects each applied once ({retried} repeats deduplicated)",
+        "{label}: {JOBS} migrations, {succeeded} succeeded, {moved} tenants moved, {} kills of control ({} starts), {} NATS restarts, {effects} effects each applied once ({retried} repeats deduplicated), {interrupted} step attempts cut by a kill and re-run",
         chaos.kills, control.starts, chaos.nats_restarts
     );
     assert!(succeeded > 0, "no migration succeeded");

@@ -577,6 +577,7 @@ impl Workflow for ConfigFlow {
             timeout: self.core.settings.load_timeout + Duration::from_secs(10),
             backoff_min: Duration::from_millis(200),
             backoff_max: Duration::from_secs(5),
+            idempotent: true,
         }
     }
 

@@ -188,6 +188,7 @@ impl Workflow for RoutingReload {
             },
             backoff_min: Duration::from_millis(200),
             backoff_max: Duration::from_secs(5),
+            idempotent: true,
         }
     }
 

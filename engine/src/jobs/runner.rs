@@ -522,8 +522,13 @@ async fn run_step(
     i: usize,
 ) -> Result<(), WriteError> {
     let current = handle.job().await;
+    let mut rerun = false;
     if let Some(s) = current.steps.get(i) {
-        if s.state == model::jobs::StepState::Running && s.attempts >= s.max_attempts {
+        rerun = s.state == model::jobs::StepState::Running && wf.policy(&s.name).idempotent;
+        if s.state == model::jobs::StepState::Running
+            && s.attempts >= s.max_attempts
+            && !(rerun && s.interruptions < model::jobs::MAX_INTERRUPTIONS)
+        {
             // Its runner died in the step's last attempt: the effect of that
             // attempt is unknown and no attempt is left. Fail the step (the
             // job then walks back, or ends failed past its point of no
@@ -539,7 +544,16 @@ async fn run_step(
         }
     }
     let was_waiting = current.state == JobState::Waiting;
-    let (attempt, job) = handle.write(stores, |j| j.start_step(i, now_ms())).await?;
+    let (attempt, job) = handle
+        .write(stores, |j| {
+            // An idempotent step cut by a crash: the re-run finds out what
+            // the cut attempt did, without using up an attempt.
+            if rerun {
+                j.interrupted(i, now_ms())?;
+            }
+            j.start_step(i, now_ms())
+        })
+        .await?;
     if was_waiting {
         jobs.inner()
             .metrics

@@ -16,6 +16,11 @@ pub struct StepPolicy {
     pub timeout: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// The step recognises its own earlier effect (a write it already
+    /// made, a call deduplicated by its marker), so an attempt cut by a
+    /// crash is re-run without counting (up to `MAX_INTERRUPTIONS`)
+    /// instead of failing the step with an unknown effect.
+    pub idempotent: bool,
 }
 
 impl StepPolicy {

@@ -111,6 +111,7 @@ impl Workflow for MoveFlow {
             timeout,
             backoff_min: Duration::from_millis(200),
             backoff_max: Duration::from_secs(5),
+            idempotent: true,
         }
     }
 

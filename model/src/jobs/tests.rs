@@ -196,6 +196,36 @@ fn a_step_interrupted_mid_attempt_starts_its_next_attempt() {
 }
 
 #[test]
+fn an_idempotent_step_cut_by_crashes_keeps_its_attempts_up_to_a_bound() {
+    let mut j = job();
+    // "check" has 2 attempts; crashes cut both, then many more.
+    j.start_step(0, 1).unwrap();
+    j.start_step(0, 2).unwrap();
+    for n in 1..=MAX_INTERRUPTIONS {
+        assert_eq!(j.interrupted(0, 3), Ok(true));
+        assert_eq!(
+            j.start_step(0, 3),
+            Ok(2),
+            "rerun {n} keeps the attempt count"
+        );
+        assert_eq!(j.steps[0].interruptions, n);
+        // Never pending in between: a cancel is judged on the running step.
+        assert_eq!(j.steps[0].state, StepState::Running);
+    }
+    assert_eq!(j.interrupted(0, 4), Ok(false), "bounded");
+    assert_eq!(j.steps[0].interruptions, MAX_INTERRUPTIONS);
+    // Only a running step can have been cut.
+    let mut fresh = job();
+    assert_eq!(fresh.interrupted(0, 1), Err(TransitionError::NotRunning(0)));
+    // The counter is in the record, and absent while zero.
+    let v = serde_json::to_value(&j).unwrap();
+    assert_eq!(v["steps"][0]["interruptions"], MAX_INTERRUPTIONS);
+    assert!(serde_json::to_value(&fresh).unwrap()["steps"][0]
+        .get("interruptions")
+        .is_none());
+}
+
+#[test]
 fn the_record_round_trips_and_unknown_kinds_are_refused() {
     let j = job();
     let back: Job = serde_json::from_str(&serde_json::to_string(&j).unwrap()).unwrap();
@@ -230,6 +260,8 @@ enum Op {
     Wait,
     Next,
     Start(usize),
+    /// The runner's re-run of an idempotent step cut by a crash: one write.
+    Rerun(usize),
     Succeed(usize),
     Fail(usize, bool),
     Cancel,
@@ -243,6 +275,7 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Op::Wait),
         Just(Op::Next),
         (0usize..5).prop_map(Op::Start),
+        (0usize..5).prop_map(Op::Rerun),
         (0usize..5).prop_map(Op::Succeed),
         ((0usize..5), any::<bool>()).prop_map(|(i, r)| Op::Fail(i, r)),
         Just(Op::Cancel),
@@ -270,6 +303,14 @@ proptest! {
                 Op::Wait => j.wait_for("lock".into(), now),
                 Op::Next => j.next().map(|_| ()),
                 Op::Start(i) => j.start_step(i, now).map(|_| ()),
+                Op::Rerun(i) => {
+                    let mut next = j.clone();
+                    let r = next.interrupted(i, now).and_then(|_| next.start_step(i, now));
+                    if r.is_ok() {
+                        j = next;
+                    }
+                    r.map(|_| ())
+                }
                 Op::Succeed(i) => j.step_succeeded(i, None, now),
                 Op::Fail(i, r) => j.step_failed(i, StepError::new("x", "y"), r, now).map(|_| ()),
                 Op::Cancel => j.request_cancel(cancel(now)),
@@ -286,8 +327,12 @@ proptest! {
             if matches!(op, Op::Cancel) && was_past {
                 prop_assert!(result.is_err(), "cancel accepted past the point of no return");
             }
+            if was_past && !j.state.is_terminal() {
+                prop_assert!(j.past_point_of_no_return(), "the point of no return was walked back");
+            }
             for (i, s) in j.steps.iter().enumerate() {
                 prop_assert!(s.attempts <= s.max_attempts, "step {} over its attempts", i);
+                prop_assert!(s.interruptions <= MAX_INTERRUPTIONS, "step {} over its interruptions", i);
                 if s.state == StepState::Running || s.state == StepState::Succeeded {
                     // Every earlier step of the same path had finished.
                     let same_path = |o: &Step| (o.phase == Phase::Compensation) == (s.phase == Phase::Compensation);
