@@ -135,6 +135,31 @@ impl ClientError for FleetError {
     }
 }
 
+impl ClientError for crate::swarm::DeployError {
+    fn client_view(&self) -> ClientView {
+        use crate::swarm::{DeployError, SwarmError};
+        match self {
+            DeployError::NotFound(m) => ClientView::new(ErrorCode::NotFound, m.clone()),
+            DeployError::BadRequest(m) => ClientView::new(ErrorCode::BadRequest, m.clone()),
+            DeployError::Swarm(SwarmError::NotFound(_)) => {
+                ClientView::new(ErrorCode::NotFound, "no such object on this Swarm")
+            }
+            DeployError::Swarm(SwarmError::Conflict(_)) => ClientView::new(
+                ErrorCode::Conflict,
+                "the service changed meanwhile; read it again",
+            ),
+            // The daemon's own words may name hosts and paths: logged, not shown.
+            DeployError::Swarm(SwarmError::Unavailable(_) | SwarmError::Engine(_)) => {
+                ClientView::new(
+                    ErrorCode::SwarmUnavailable,
+                    "the Docker Engine could not be reached or refused the call",
+                )
+            }
+            DeployError::Store(e) => e.client_view(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod readiness;
 pub mod services;
 pub mod status;
 pub mod store;
+pub mod swarm;
 pub mod token;
 
 pub use services::Services;

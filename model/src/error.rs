@@ -59,6 +59,8 @@ pub enum ErrorCode {
     ConfigDecode,
     /// A change freeze is on (the `freeze` flag): only config changes run.
     Frozen,
+    /// The Docker Engine (Swarm) could not be reached or refused the call.
+    SwarmUnavailable,
 }
 
 impl ErrorCode {
@@ -93,6 +95,7 @@ impl ErrorCode {
             Self::GateFailed => "gate_failed",
             Self::ConfigDecode => "config_decode",
             Self::Frozen => "frozen",
+            Self::SwarmUnavailable => "swarm_unavailable",
         }
     }
 
@@ -115,7 +118,7 @@ impl ErrorCode {
             | Self::PlanStale
             | Self::GateFailed
             | Self::Frozen => 409,
-            Self::ConfigDecode => 503,
+            Self::ConfigDecode | Self::SwarmUnavailable => 503,
             Self::Unauthenticated => 401,
             Self::Forbidden | Self::CrossSite => 403,
             Self::Conflict => 409,
@@ -204,6 +207,7 @@ mod tests {
             ErrorCode::GateFailed,
             ErrorCode::ConfigDecode,
             ErrorCode::Frozen,
+            ErrorCode::SwarmUnavailable,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod fleet;
 pub mod gates;

@@ -34,6 +34,13 @@ pub fn component(var: &str, test: &str) -> Option<String> {
     }
 }
 
+/// The Docker Engine (a Swarm manager) for suites that need one: a socket
+/// path (`/var/run/docker.sock`), set by scripts/test.sh after it started
+/// dockerd and `docker swarm init`.
+pub fn docker_socket(test: &str) -> Option<String> {
+    component("CONTROL_TEST_DOCKER_SOCKET", test)
+}
+
 /// The NATS server for suites that need one.
 pub fn nats_url(test: &str) -> Option<String> {
     component("CONTROL_TEST_NATS_URL", test)

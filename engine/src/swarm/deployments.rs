@@ -1,0 +1,451 @@
+//! The facade both doors call: the observed Swarm (a snapshot re-read
+//! level-based on every daemon event and at a bounded interval), the
+//! history of every spec seen, "what changed", and deploy events.
+
+use super::history::History;
+use super::normalize::{node_view, service_view, task_view};
+use super::{Swarm, SwarmError};
+use crate::store::StoreError;
+use futures::StreamExt;
+use model::deploy::{
+    NodeView, ServiceDetail, ServiceName, ServicePage, ServiceQuery, ServiceView, SpecDiff,
+    SpecDiffQuery, SpecHistory, SpecRecord, SpecSource, SpecSummary, TaskView, UpdateState,
+    HISTORY_SHOWN,
+};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Swarm(#[from] SwarmError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone)]
+pub struct DeploySettings {
+    /// Tasks are polled at this interval (there are no task events).
+    pub poll: Duration,
+    /// Keys the fingerprints of secret-looking environment values.
+    pub fingerprint_key: Vec<u8>,
+}
+
+/// One level-based read of the daemon.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub observed_ms: u64,
+    /// By name.
+    pub services: BTreeMap<ServiceName, (ServiceView, SpecSummary)>,
+    /// By service id, newest first.
+    pub tasks: BTreeMap<String, Vec<TaskView>>,
+    pub nodes: Vec<NodeView>,
+    /// Why the last read failed, if it did (the snapshot is the last good one).
+    pub error: Option<String>,
+    /// Has a read ever succeeded?
+    pub loaded: bool,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    stack: String,
+    service: String,
+    version: String,
+    outcome: String,
+}
+
+struct Metrics {
+    registry: Mutex<Registry>,
+    deploy_events: Family<EventLabels, Counter>,
+    refresh_seconds: Histogram,
+    refresh_errors: Counter,
+    recorded: Counter,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let m = Self {
+            registry: Mutex::new(Registry::default()),
+            deploy_events: Family::default(),
+            refresh_seconds: Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            refresh_errors: Counter::default(),
+            recorded: Counter::default(),
+        };
+        {
+            let mut r = m.registry.lock().unwrap_or_else(|p| p.into_inner());
+            r.register(
+                "control_deploy_events",
+                "Deploys observed on Swarm, by stack, service, version and outcome (started, completed, paused, rollback_started, rollback_paused, rolled_back)",
+                m.deploy_events.clone(),
+            );
+            r.register(
+                "control_swarm_refresh_duration_seconds",
+                "Time to read services, tasks and nodes from the Docker Engine",
+                m.refresh_seconds.clone(),
+            );
+            r.register(
+                "control_swarm_refresh_errors",
+                "Reads of the Docker Engine that failed",
+                m.refresh_errors.clone(),
+            );
+            r.register(
+                "control_deploy_specs_recorded",
+                "Service specs recorded in the deploy history",
+                m.recorded.clone(),
+            );
+        }
+        m
+    }
+}
+
+/// A service as read, with the full spec its history record keeps.
+type Observed = (ServiceView, SpecSummary, bollard::models::ServiceSpec);
+
+struct Inner {
+    swarm: Arc<dyn Swarm>,
+    history: History,
+    settings: DeploySettings,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    metrics: Metrics,
+    /// Serialises refreshes: one read of the daemon at a time.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+pub struct Deployments {
+    inner: Arc<Inner>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn sha256_of(spec: &bollard::models::ServiceSpec) -> String {
+    use sha2::Digest;
+    let v = serde_json::to_value(spec).unwrap_or_default();
+    let text = model::config::canonical_json(&v);
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The outcome label of an update state a deploy moved into.
+fn outcome(s: UpdateState) -> &'static str {
+    match s {
+        UpdateState::Updating => "started",
+        UpdateState::Completed => "completed",
+        UpdateState::Paused => "paused",
+        UpdateState::RollbackStarted => "rollback_started",
+        UpdateState::RollbackPaused => "rollback_paused",
+        UpdateState::RollbackCompleted => "rolled_back",
+    }
+}
+
+impl Deployments {
+    pub fn new(
+        swarm: Arc<dyn Swarm>,
+        store: Arc<dyn crate::store::Substrate>,
+        settings: DeploySettings,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                swarm,
+                history: History::new(store),
+                settings,
+                snapshot: watch::channel(Arc::new(Snapshot::default())).0,
+                metrics: Metrics::new(),
+                refreshing: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    pub fn swarm(&self) -> &Arc<dyn Swarm> {
+        &self.inner.swarm
+    }
+
+    pub fn history_store(&self) -> &History {
+        &self.inner.history
+    }
+
+    /// The latest snapshot, live.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.inner.snapshot.subscribe()
+    }
+
+    /// Prometheus text of the deploy metrics (appended to `/metrics`).
+    pub fn render_metrics(&self) -> String {
+        let mut out = String::new();
+        let r = self
+            .inner
+            .metrics
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if prometheus_client::encoding::text::encode_registry(&mut out, &r).is_err() {
+            return String::new();
+        }
+        out
+    }
+
+    /// Reads services, tasks and nodes; records every spec not yet in the
+    /// history; counts deploy events from update-state transitions. The
+    /// previous snapshot stays (with the error) when the daemon fails.
+    pub async fn refresh(&self) -> Result<Arc<Snapshot>, DeployError> {
+        let _one = self.inner.refreshing.lock().await;
+        let started = std::time::Instant::now();
+        let read = self.read().await;
+        self.inner
+            .metrics
+            .refresh_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let (services, raw) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                self.inner.metrics.refresh_errors.inc();
+                let mut s = (**self.inner.snapshot.borrow()).clone();
+                s.error = Some(e.to_string());
+                self.inner.snapshot.send_replace(Arc::new(s));
+                return Err(e.into());
+            }
+        };
+        let prev = self.inner.snapshot.borrow().clone();
+        for (name, (view, _)) in &services.services {
+            let before = prev
+                .services
+                .get(name)
+                .and_then(|(v, _)| v.update.as_ref().map(|u| u.state));
+            let after = view.update.as_ref().map(|u| u.state);
+            if prev.loaded && after.is_some() && after != before {
+                self.inner
+                    .metrics
+                    .deploy_events
+                    .get_or_create(&EventLabels {
+                        stack: view.stack.clone().unwrap_or_default(),
+                        service: name.to_string(),
+                        version: view
+                            .version
+                            .clone()
+                            .or_else(|| view.image_ref.tag.clone())
+                            .unwrap_or_default(),
+                        outcome: outcome(after.unwrap_or(UpdateState::Updating)).into(),
+                    })
+                    .inc();
+            }
+        }
+        for (view, sum, spec) in raw {
+            let record = SpecRecord {
+                seq: 0,
+                service: view.name.clone(),
+                service_id: view.id.clone(),
+                spec_version: view.spec_version,
+                recorded_ms: services.observed_ms,
+                source: SpecSource::Observed,
+                update_state: view.update.as_ref().map(|u| u.state),
+                by: None,
+                job: None,
+                spec_sha256: sha256_of(&spec),
+                summary: sum,
+            };
+            match self.inner.history.record(record, spec).await {
+                Ok(Some(_)) => {
+                    self.inner.metrics.recorded.inc();
+                }
+                Ok(None) => {}
+                // Observation goes on; the next refresh records it.
+                Err(e) => {
+                    tracing::warn!(error = %e, service = %view.name, "deploy history not recorded")
+                }
+            }
+        }
+        let snap = Arc::new(services);
+        self.inner.snapshot.send_replace(snap.clone());
+        Ok(snap)
+    }
+
+    async fn read(&self) -> Result<(Snapshot, Vec<Observed>), SwarmError> {
+        let swarm = &self.inner.swarm;
+        let (services, tasks, nodes) =
+            tokio::try_join!(swarm.services(), swarm.tasks(None), swarm.nodes())?;
+        let now = now_ms();
+        let mut by_service: BTreeMap<String, Vec<TaskView>> = BTreeMap::new();
+        for t in tasks.iter().filter_map(task_view) {
+            by_service.entry(t.service_id.clone()).or_default().push(t);
+        }
+        for list in by_service.values_mut() {
+            list.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id)));
+        }
+        let key = &self.inner.settings.fingerprint_key;
+        let mut snap = Snapshot {
+            observed_ms: now,
+            nodes: nodes.iter().filter_map(node_view).collect(),
+            loaded: true,
+            ..Snapshot::default()
+        };
+        let mut raw = Vec::new();
+        for s in &services {
+            let id = s.id.clone().unwrap_or_default();
+            let tasks = by_service.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+            if let Some((view, sum)) = service_view(s, tasks, now, key) {
+                if let Some(spec) = s.spec.clone() {
+                    raw.push((view.clone(), sum.clone(), spec));
+                }
+                snap.services.insert(view.name.clone(), (view, sum));
+            }
+        }
+        snap.tasks = by_service;
+        Ok((snap, raw))
+    }
+
+    /// Observes until the process ends: daemon events are a hint to look
+    /// now, the poll interval bounds how stale tasks can be.
+    pub fn spawn(&self) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = me.refresh().await {
+                    tracing::warn!(error = %e, "swarm not observed; retrying");
+                }
+                let mut events = me.inner.swarm.events();
+                let poll = me.inner.settings.poll;
+                // An event or the poll's timeout: re-read now (level-based).
+                // The event stream ended or failed: re-open it.
+                while let Ok(Some(Ok(_))) | Err(_) = tokio::time::timeout(poll, events.next()).await
+                {
+                    if let Err(e) = me.refresh().await {
+                        tracing::warn!(error = %e, "swarm not observed; retrying");
+                        break;
+                    }
+                }
+                tokio::time::sleep(poll).await;
+            }
+        })
+    }
+
+    /// The latest snapshot; read now when none has been read yet.
+    async fn current(&self) -> Result<Arc<Snapshot>, DeployError> {
+        let s = self.inner.snapshot.borrow().clone();
+        if s.loaded {
+            return Ok(s);
+        }
+        self.refresh().await
+    }
+
+    pub async fn services(&self, q: &ServiceQuery) -> Result<ServicePage, DeployError> {
+        let snap = self.current().await?;
+        let mut all: Vec<&ServiceView> = snap
+            .services
+            .values()
+            .map(|(v, _)| v)
+            .filter(|v| q.matches(v))
+            .collect();
+        all.sort_by(|a, b| a.stack.cmp(&b.stack).then(a.name.cmp(&b.name)));
+        let size = q.effective_page_size();
+        let mut stacks: Vec<String> = snap
+            .services
+            .values()
+            .filter_map(|(v, _)| v.stack.clone())
+            .collect();
+        stacks.sort();
+        stacks.dedup();
+        Ok(ServicePage {
+            total: all.len(),
+            items: all
+                .into_iter()
+                .skip(q.page.saturating_mul(size))
+                .take(size)
+                .cloned()
+                .collect(),
+            page: q.page,
+            page_size: size,
+            stacks,
+            observed_ms: snap.observed_ms,
+            stale: snap.error.is_some(),
+        })
+    }
+
+    pub fn parse_name(name: &str) -> Result<ServiceName, DeployError> {
+        ServiceName::parse(name).map_err(DeployError::BadRequest)
+    }
+
+    pub async fn service(&self, name: &ServiceName) -> Result<ServiceDetail, DeployError> {
+        let snap = self.current().await?;
+        let (view, spec) = snap
+            .services
+            .get(name)
+            .cloned()
+            .ok_or_else(|| DeployError::NotFound(format!("no service {name} on this Swarm")))?;
+        Ok(ServiceDetail {
+            tasks: snap.tasks.get(&view.id).cloned().unwrap_or_default(),
+            history: self.inner.history.list(name, HISTORY_SHOWN).await?,
+            service: view,
+            spec,
+            observed_ms: snap.observed_ms,
+            stale: snap.error.is_some(),
+        })
+    }
+
+    /// Every recorded spec, newest first (also of a removed service).
+    pub async fn history(&self, name: &ServiceName) -> Result<SpecHistory, DeployError> {
+        let items = self.inner.history.list(name, usize::MAX).await?;
+        if items.is_empty() && !self.current().await?.services.contains_key(name) {
+            return Err(DeployError::NotFound(format!(
+                "no service {name} and no recorded history"
+            )));
+        }
+        Ok(SpecHistory {
+            service: name.clone(),
+            items,
+        })
+    }
+
+    /// What changed between two recorded specs (see `SpecDiffQuery`).
+    pub async fn diff(
+        &self,
+        name: &ServiceName,
+        q: &SpecDiffQuery,
+    ) -> Result<SpecDiff, DeployError> {
+        let h = &self.inner.history;
+        let to = match q.to {
+            Some(seq) => h.get(name, seq).await?,
+            None => h.latest(name).await?,
+        }
+        .ok_or_else(|| DeployError::NotFound(format!("no such recorded spec of {name}")))?;
+        let from_seq = match q.from {
+            Some(seq) => seq,
+            None => to
+                .record
+                .seq
+                .checked_sub(1)
+                .filter(|s| *s > 0)
+                .ok_or_else(|| {
+                    DeployError::NotFound(format!(
+                        "{name} has no spec recorded before #{}",
+                        to.record.seq
+                    ))
+                })?,
+        };
+        let from = h.get(name, from_seq).await?.ok_or_else(|| {
+            DeployError::NotFound(format!("no recorded spec #{from_seq} of {name}"))
+        })?;
+        Ok(SpecDiff {
+            service: name.clone(),
+            changes: model::deploy::diff(&from.record.summary, &to.record.summary),
+            from: from.record,
+            to: to.record,
+        })
+    }
+}

@@ -1,0 +1,217 @@
+//! The `Swarm` trait over the Docker Engine API (bollard 0.21).
+//!
+//! API version: bollard 0.21 sends unversioned request paths (its version
+//! negotiation only takes effect from 0.22), so the daemon answers at its
+//! own default version, which is its newest. The control plane therefore
+//! checks the daemon's version at connect and refuses one older than
+//! `MIN_API_VERSION` (1.41, Docker 20.10: task counts in the service list);
+//! newer daemons answer in a superset of the 1.41 objects.
+
+use super::{Swarm, SwarmError, SwarmEvent};
+use async_trait::async_trait;
+use bollard::errors::Error as BollardError;
+use bollard::models::{Node, Service, ServiceSpec, Task};
+use bollard::query_parameters::{
+    EventsOptionsBuilder, InspectServiceOptions, ListNodesOptions, ListServicesOptionsBuilder,
+    ListTasksOptionsBuilder, UpdateServiceOptions,
+};
+use bollard::Docker;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use model::deploy::UpdateState;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+pub const MIN_API_VERSION: (u32, u32) = (1, 41);
+
+/// How to reach the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwarmConnect {
+    /// The local socket (`/var/run/docker.sock`).
+    Socket { path: PathBuf },
+    /// TCP with mutual TLS (`tcp://host:2376` and the client's PEM files).
+    Tls {
+        addr: String,
+        ca: PathBuf,
+        cert: PathBuf,
+        key: PathBuf,
+    },
+}
+
+#[derive(Clone)]
+pub struct DockerSwarm {
+    docker: Docker,
+}
+
+fn map_err(e: BollardError) -> SwarmError {
+    match e {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => match status_code {
+            404 => SwarmError::NotFound(message),
+            409 => SwarmError::Conflict(message),
+            // "update out of sequence": the version read is stale.
+            _ if message.contains("out of sequence") => SwarmError::Conflict(message),
+            // "This node is not a swarm manager" and the like.
+            503 => SwarmError::Unavailable(message),
+            _ => SwarmError::Engine(message),
+        },
+        BollardError::JsonDataError { message, .. } => {
+            SwarmError::Engine(format!("an answer of the daemon did not decode: {message}"))
+        }
+        other => SwarmError::Unavailable(other.to_string()),
+    }
+}
+
+fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+impl DockerSwarm {
+    /// Connects and checks the daemon's API version (see the module doc).
+    pub async fn connect(how: &SwarmConnect, timeout_secs: u64) -> Result<Self, SwarmError> {
+        let docker = match how {
+            SwarmConnect::Socket { path } => Docker::connect_with_socket(
+                &path.to_string_lossy(),
+                timeout_secs,
+                bollard::API_DEFAULT_VERSION,
+            ),
+            SwarmConnect::Tls {
+                addr,
+                ca,
+                cert,
+                key,
+            } => Docker::connect_with_ssl(
+                addr,
+                key,
+                cert,
+                ca,
+                timeout_secs,
+                bollard::API_DEFAULT_VERSION,
+            ),
+        }
+        .map_err(map_err)?;
+        let me = Self { docker };
+        let v = me.api_version().await?;
+        match parse_version(&v) {
+            Some(have) if have >= MIN_API_VERSION => Ok(me),
+            _ => Err(SwarmError::Unavailable(format!(
+                "the Docker Engine speaks API {v}; the control plane needs {}.{} or newer",
+                MIN_API_VERSION.0, MIN_API_VERSION.1
+            ))),
+        }
+    }
+
+    /// The bollard client, for test set-up (images, swarm init).
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+}
+
+fn event_of(m: bollard::models::EventMessage) -> SwarmEvent {
+    let actor = m.actor.unwrap_or_default();
+    let attrs = actor.attributes.unwrap_or_default();
+    SwarmEvent {
+        action: m.action.unwrap_or_default(),
+        service_id: actor.id,
+        service: attrs.get("name").cloned(),
+        update_state: attrs
+            .get("updatestate.new")
+            .and_then(|s| UpdateState::parse(s)),
+        time_ms: m
+            .time_nano
+            .and_then(|n| u64::try_from(n / 1_000_000).ok())
+            .or_else(|| m.time.and_then(|s| u64::try_from(s * 1000).ok()))
+            .unwrap_or(0),
+    }
+}
+
+#[async_trait]
+impl Swarm for DockerSwarm {
+    async fn api_version(&self) -> Result<String, SwarmError> {
+        self.docker
+            .version()
+            .await
+            .map_err(map_err)?
+            .api_version
+            .ok_or_else(|| SwarmError::Engine("the daemon reported no API version".into()))
+    }
+
+    async fn services(&self) -> Result<Vec<Service>, SwarmError> {
+        self.docker
+            .list_services(Some(
+                ListServicesOptionsBuilder::default().status(true).build(),
+            ))
+            .await
+            .map_err(map_err)
+    }
+
+    async fn service(&self, name_or_id: &str) -> Result<Option<Service>, SwarmError> {
+        match self
+            .docker
+            .inspect_service(name_or_id, None::<InspectServiceOptions>)
+            .await
+        {
+            Ok(s) => Ok(Some(s)),
+            Err(e) => match map_err(e) {
+                SwarmError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn tasks(&self, service_id: Option<&str>) -> Result<Vec<Task>, SwarmError> {
+        let mut filters: HashMap<&str, Vec<&str>> = HashMap::new();
+        if let Some(id) = service_id {
+            filters.insert("service", vec![id]);
+        }
+        self.docker
+            .list_tasks(Some(
+                ListTasksOptionsBuilder::default().filters(&filters).build(),
+            ))
+            .await
+            .map_err(map_err)
+    }
+
+    async fn nodes(&self) -> Result<Vec<Node>, SwarmError> {
+        self.docker
+            .list_nodes(None::<ListNodesOptions>)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn update_service(
+        &self,
+        id: &str,
+        spec: ServiceSpec,
+        version: u64,
+    ) -> Result<(), SwarmError> {
+        let version = i32::try_from(version)
+            .map_err(|_| SwarmError::Engine(format!("version {version} exceeds the API's i32")))?;
+        self.docker
+            .update_service(
+                id,
+                spec,
+                UpdateServiceOptions {
+                    version,
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
+    fn events(&self) -> BoxStream<'static, Result<SwarmEvent, SwarmError>> {
+        let filters: HashMap<&str, Vec<&str>> = [("type", vec!["service"])].into();
+        self.docker
+            .events(Some(
+                EventsOptionsBuilder::default().filters(&filters).build(),
+            ))
+            .map(|r| r.map(event_of).map_err(map_err))
+            .boxed()
+    }
+}

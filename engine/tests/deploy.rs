@@ -1,0 +1,377 @@
+//! Deployments above the `Swarm` trait, on the deterministic in-memory
+//! Swarm and a real embedded store: observation, history, "what changed",
+//! deploy events, two replicas recording, a daemon that goes away.
+
+use bollard::models::{
+    ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec, TaskSpecContainerSpec,
+    TaskStatus,
+};
+use engine::store::embedded::EmbeddedStore;
+use engine::store::Substrate;
+use engine::swarm::{DeployError, DeploySettings, Deployments, MemorySwarm, Swarm, SwarmError};
+use model::deploy::{
+    ChangeKind, ServiceName, ServiceQuery, ServiceStatus, SpecDiffQuery, UpdateState, STACK_LABEL,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn spec(name: &str, image: &str, env: &[&str], replicas: i64) -> ServiceSpec {
+    ServiceSpec {
+        name: Some(name.into()),
+        labels: Some(
+            [
+                (STACK_LABEL.to_owned(), "cl".to_owned()),
+                (
+                    "cloudlysis.version".to_owned(),
+                    image.rsplit(':').next().unwrap().to_owned(),
+                ),
+            ]
+            .into(),
+        ),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated {
+                replicas: Some(replicas),
+            }),
+            ..Default::default()
+        }),
+        task_template: Some(TaskSpec {
+            container_spec: Some(TaskSpecContainerSpec {
+                image: Some(image.into()),
+                env: Some(env.iter().map(|s| (*s).to_owned()).collect()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn task(id: &str, service: &str, state: bollard::models::TaskState, at: &str) -> Task {
+    Task {
+        id: Some(id.into()),
+        service_id: Some(service.into()),
+        slot: Some(1),
+        created_at: Some(at.into()),
+        desired_state: Some(bollard::models::TaskState::RUNNING),
+        status: Some(TaskStatus {
+            state: Some(state),
+            timestamp: Some(at.into()),
+            err: (state == bollard::models::TaskState::FAILED).then(|| "exit 1".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn Substrate>,
+    swarm: Arc<MemorySwarm>,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Substrate> = Arc::new(EmbeddedStore::open(dir.path()).await.unwrap());
+    World {
+        _dir: dir,
+        store,
+        swarm: Arc::new(MemorySwarm::default()),
+    }
+}
+
+fn deployments(w: &World) -> Deployments {
+    Deployments::new(
+        w.swarm.clone(),
+        w.store.clone(),
+        DeploySettings {
+            poll: Duration::from_millis(50),
+            fingerprint_key: b"deploy-test-fingerprint-key".to_vec(),
+        },
+    )
+}
+
+fn name(s: &str) -> ServiceName {
+    ServiceName::parse(s).unwrap()
+}
+
+#[tokio::test]
+async fn services_are_observed_recorded_and_explained() {
+    let w = world().await;
+    let d = deployments(&w);
+    let id = w.swarm.create(spec(
+        "cl_gateway",
+        "cl/gateway:1.0",
+        &["LOG=info", "DB_PASSWORD=hunter2"],
+        2,
+    ));
+    w.swarm.create(spec("other_x", "x:1", &[], 1));
+    w.swarm.set_tasks(
+        &id,
+        vec![
+            task(
+                "t1",
+                &id,
+                bollard::models::TaskState::RUNNING,
+                "2026-12-03T10:00:00Z",
+            ),
+            task(
+                "t2",
+                &id,
+                bollard::models::TaskState::RUNNING,
+                "2026-12-03T10:00:01Z",
+            ),
+        ],
+    );
+    d.refresh().await.unwrap();
+    let page = d.services(&ServiceQuery::default()).await.unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.stacks, vec!["cl".to_owned()]);
+    let gw = &page.items[0];
+    assert_eq!(gw.name.as_str(), "cl_gateway");
+    assert_eq!(gw.version.as_deref(), Some("1.0"));
+    assert_eq!((gw.replicas_desired, gw.replicas_running), (Some(2), 2));
+    assert_eq!(gw.status, ServiceStatus::Running);
+    // Filters.
+    let q = |f: fn(&mut ServiceQuery)| {
+        let mut q = ServiceQuery::default();
+        f(&mut q);
+        q
+    };
+    assert_eq!(
+        d.services(&q(|q| q.version = Some("1.0".into())))
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+    // other_x wants one task and runs none.
+    let degraded = d
+        .services(&q(|q| q.status = Some(ServiceStatus::Degraded)))
+        .await
+        .unwrap();
+    assert_eq!(degraded.items.len(), 1);
+    assert_eq!(degraded.items[0].name.as_str(), "other_x");
+    assert_eq!(
+        d.services(&q(|q| q.q = Some("gate".into())))
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+
+    // A deploy of a new version: recorded, and explained.
+    w.swarm.set_spec(
+        &id,
+        spec(
+            "cl_gateway",
+            "cl/gateway:1.1",
+            &["LOG=debug", "DB_PASSWORD=swordfish", "NEW=1"],
+            3,
+        ),
+    );
+    d.refresh().await.unwrap();
+    // Update-state changes alone bump the version but not the spec: no record.
+    w.swarm.set_update_state(&id, UpdateState::Updating, "");
+    d.refresh().await.unwrap();
+    w.swarm
+        .set_update_state(&id, UpdateState::Completed, "update completed");
+    d.refresh().await.unwrap();
+    let detail = d.service(&name("cl_gateway")).await.unwrap();
+    assert_eq!(detail.history.len(), 2, "{:#?}", detail.history);
+    assert_eq!(detail.history[0].seq, 2);
+    assert_eq!(detail.tasks.len(), 2);
+    assert_eq!(detail.tasks[0].id, "t2", "newest first");
+    let diff = d
+        .diff(&name("cl_gateway"), &SpecDiffQuery::default())
+        .await
+        .unwrap();
+    let fields: Vec<(&str, ChangeKind)> = diff
+        .changes
+        .iter()
+        .map(|c| (c.field.as_str(), c.kind))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            ("image", ChangeKind::Changed),
+            ("image.tag", ChangeKind::Changed),
+            ("env.DB_PASSWORD", ChangeKind::Changed),
+            ("env.LOG", ChangeKind::Changed),
+            ("env.NEW", ChangeKind::Added),
+            ("replicas", ChangeKind::Changed),
+            ("labels.cloudlysis.version", ChangeKind::Changed),
+        ]
+    );
+    // No secret value anywhere a client can read.
+    for text in [
+        serde_json::to_string(&diff).unwrap(),
+        serde_json::to_string(&detail).unwrap(),
+        serde_json::to_string(&d.history(&name("cl_gateway")).await.unwrap()).unwrap(),
+    ] {
+        assert!(!text.contains("hunter2") && !text.contains("swordfish"));
+    }
+    // The deploy was counted once per transition.
+    let m = d.render_metrics();
+    for outcome in ["started", "completed"] {
+        let line = format!(
+            "control_deploy_events_total{{stack=\"cl\",service=\"cl_gateway\",version=\"1.1\",outcome=\"{outcome}\"}} 1"
+        );
+        assert!(m.contains(&line), "{line} in {m}");
+    }
+    assert!(m.contains("control_deploy_specs_recorded_total 3"), "{m}");
+}
+
+#[tokio::test]
+async fn bad_names_unknown_services_and_missing_records_have_stable_errors() {
+    let w = world().await;
+    let d = deployments(&w);
+    w.swarm.create(spec("cl_gateway", "cl/gateway:1.0", &[], 1));
+    assert!(matches!(
+        Deployments::parse_name("a/b"),
+        Err(DeployError::BadRequest(_))
+    ));
+    assert!(matches!(
+        d.service(&name("nope")).await,
+        Err(DeployError::NotFound(_))
+    ));
+    assert!(matches!(
+        d.history(&name("nope")).await,
+        Err(DeployError::NotFound(_))
+    ));
+    // Only one spec recorded: nothing before it to compare with.
+    d.refresh().await.unwrap();
+    assert!(matches!(
+        d.diff(&name("cl_gateway"), &SpecDiffQuery::default()).await,
+        Err(DeployError::NotFound(_))
+    ));
+    assert!(matches!(
+        d.diff(
+            &name("cl_gateway"),
+            &SpecDiffQuery {
+                from: Some(1),
+                to: Some(9)
+            }
+        )
+        .await,
+        Err(DeployError::NotFound(_))
+    ));
+    use engine::error::ClientError;
+    let v = DeployError::Swarm(SwarmError::Unavailable(
+        "/var/run/docker.sock: refused".into(),
+    ))
+    .client_view();
+    assert_eq!(v.code, model::ErrorCode::SwarmUnavailable);
+    assert!(!v.message.contains("docker.sock"), "no host detail: {v:?}");
+    assert_eq!(v.status(), 503);
+}
+
+#[tokio::test]
+async fn a_daemon_that_goes_away_leaves_the_last_snapshot_marked_stale() {
+    let w = world().await;
+    let d = deployments(&w);
+    w.swarm.create(spec("cl_gateway", "cl/gateway:1.0", &[], 1));
+    d.refresh().await.unwrap();
+    w.swarm.set_down(true);
+    assert!(matches!(
+        d.refresh().await,
+        Err(DeployError::Swarm(SwarmError::Unavailable(_)))
+    ));
+    let page = d.services(&ServiceQuery::default()).await.unwrap();
+    assert!(page.stale);
+    assert_eq!(page.total, 1);
+    w.swarm.set_down(false);
+    d.refresh().await.unwrap();
+    assert!(!d.services(&ServiceQuery::default()).await.unwrap().stale);
+    // Never read and the daemon down: an error, not an empty list.
+    let w2 = world().await;
+    w2.swarm.set_down(true);
+    assert!(deployments(&w2)
+        .services(&ServiceQuery::default())
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn crash_loops_are_detected_from_recent_task_failures() {
+    let w = world().await;
+    let d = deployments(&w);
+    let id = w.swarm.create(spec("cl_runner", "cl/runner:1.0", &[], 1));
+    let now = time::OffsetDateTime::now_utc();
+    let at = |s: i64| {
+        (now - time::Duration::seconds(s))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    use bollard::models::TaskState as T;
+    w.swarm.set_tasks(
+        &id,
+        vec![
+            task("a", &id, T::FAILED, &at(30)),
+            task("b", &id, T::FAILED, &at(20)),
+            task("c", &id, T::FAILED, &at(10)),
+            task("d", &id, T::STARTING, &at(1)),
+        ],
+    );
+    d.refresh().await.unwrap();
+    let s = d.service(&name("cl_runner")).await.unwrap().service;
+    assert_eq!(s.recent_failures, 3);
+    assert_eq!(s.status, ServiceStatus::CrashLooping);
+}
+
+/// Two replicas observing one Swarm record each spec once, with the cores
+/// busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_record_each_spec_once() {
+    let _busy = test_support::BusyCores::start();
+    let w = world().await;
+    let (a, b) = (deployments(&w), deployments(&w));
+    let id = w.swarm.create(spec("cl_gateway", "cl/gateway:1", &[], 1));
+    for v in 2..=30 {
+        let (ra, rb) = tokio::join!(a.refresh(), b.refresh());
+        ra.unwrap();
+        rb.unwrap();
+        w.swarm
+            .set_spec(&id, spec("cl_gateway", &format!("cl/gateway:{v}"), &[], 1));
+    }
+    let (ra, rb) = tokio::join!(a.refresh(), b.refresh());
+    ra.unwrap();
+    rb.unwrap();
+    let h = a.history(&name("cl_gateway")).await.unwrap();
+    let seqs: Vec<u64> = h.items.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=30).rev().collect::<Vec<u64>>());
+    let tags: Vec<String> = h
+        .items
+        .iter()
+        .map(|r| r.summary.image.rsplit(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        tags,
+        (1..=30).rev().map(|v| v.to_string()).collect::<Vec<_>>()
+    );
+}
+
+/// The observer re-reads on a daemon event without waiting for its poll.
+#[tokio::test]
+async fn an_event_makes_the_observer_look_now() {
+    let w = world().await;
+    let d = Deployments::new(
+        w.swarm.clone(),
+        w.store.clone(),
+        DeploySettings {
+            poll: Duration::from_secs(3600),
+            fingerprint_key: vec![1],
+        },
+    );
+    let mut rx = d.subscribe();
+    let _task = d.spawn();
+    rx.wait_for(|s| s.loaded).await.unwrap();
+    w.swarm.create(spec("cl_gateway", "cl/gateway:1", &[], 1));
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        rx.wait_for(|s| s.services.contains_key(&name("cl_gateway"))),
+    )
+    .await
+    .expect("seen within 5 s of the event, not after the hour's poll")
+    .unwrap();
+    assert_eq!(w.swarm.api_version().await.unwrap(), "1.41");
+}
