@@ -18,7 +18,15 @@ if [ "${free_kb:-0}" -lt $((15 * 1024 * 1024)) ] && [ -d "$CARGO_TARGET_DIR/debu
   rm -rf "$CARGO_TARGET_DIR/debug"
 fi
 
-cleanup() { [ -n "${NATS_PID:-}" ] && kill "$NATS_PID" 2>/dev/null || true; [ -n "${NATS_DIR:-}" ] && rm -rf "$NATS_DIR"; }
+cleanup() {
+  [ -n "${NATS_PID:-}" ] && kill "$NATS_PID" 2>/dev/null
+  [ -n "${NATS_DIR:-}" ] && rm -rf "$NATS_DIR"
+  # The Swarm suites' images; their services are removed by the suites.
+  docker images -q 'cltest/*' 2>/dev/null | sort -u | xargs -r docker rmi -f >/dev/null 2>&1
+  [ -n "${SWARM_STARTED:-}" ] && docker swarm leave --force >/dev/null 2>&1
+  [ -n "${DOCKERD_PID:-}" ] && as_root kill "$DOCKERD_PID" 2>/dev/null
+  true
+}
 trap cleanup EXIT
 
 if [ -z "${CONTROL_TEST_NATS_URL:-}" ]; then
@@ -35,6 +43,26 @@ CONF
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   export CONTROL_TEST_NATS_URL="nats://127.0.0.1:$port"
   step "started nats-server $(nats-server --version) at $CONTROL_TEST_NATS_URL"
+fi
+
+# A Docker Engine in Swarm mode for the Swarm suites: the running one, or a
+# dockerd started here (and stopped at the end, as is the swarm it made).
+if [ -z "${CONTROL_TEST_DOCKER_SOCKET:-}" ]; then
+  if ! docker info >/dev/null 2>&1; then
+    DOCKERD_LOG=$(mktemp)
+    as_root dockerd >"$DOCKERD_LOG" 2>&1 &
+    DOCKERD_PID=$!
+    for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  fi
+  if docker info >/dev/null 2>&1; then
+    if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+      docker swarm init --advertise-addr 127.0.0.1 >/dev/null && SWARM_STARTED=1
+    fi
+    export CONTROL_TEST_DOCKER_SOCKET=/var/run/docker.sock
+    step "Docker Engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})') in Swarm mode at $CONTROL_TEST_DOCKER_SOCKET"
+  else
+    log "dockerd did not start (log: ${DOCKERD_LOG:-none}); the Swarm suites will skip, or fail under CI=true"
+  fi
 fi
 
 step "cargo fmt --check"

@@ -47,7 +47,8 @@ if ! "$TOOLS/venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION
   "$TOOLS/venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-apt_install chromium brotli curl
+# dockerd for the Swarm suites (a static busybox is what their test images run).
+apt_install chromium brotli curl docker.io busybox-static
 
 if [ ! -d end2end/node_modules/@playwright/test ]; then
   log "npm ci (Playwright; the browser is Debian's chromium, none is downloaded)"

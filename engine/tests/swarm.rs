@@ -1,0 +1,352 @@
+//! `DockerSwarm` and the `Deployments` above it against a real dockerd in
+//! Swarm mode (scripts/test.sh starts one and sets
+//! `CONTROL_TEST_DOCKER_SOCKET`): normalisation, a deploy observed live
+//! with its history, a stale update fenced, and an update to a broken
+//! image that the daemon rolls back by itself, kept in the history
+//! although Swarm clears its previous spec. Images are built here from a
+//! static busybox (no registry).
+
+use bollard::models::{
+    ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecUpdateConfig,
+    ServiceSpecUpdateConfigFailureActionEnum, TaskSpec, TaskSpecContainerSpec,
+    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+};
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use engine::store::embedded::EmbeddedStore;
+use engine::store::Substrate;
+use engine::swarm::{
+    DeploySettings, Deployments, DockerSwarm, Snapshot, Swarm, SwarmConnect, SwarmError,
+};
+use futures::StreamExt;
+use model::deploy::{
+    ChangeKind, ServiceName, ServiceStatus, SpecDiffQuery, UpdateState, STACK_LABEL,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+const BUSYBOX: &str = "/bin/busybox";
+
+/// An image from a static busybox: `cmd` as its command, `version` as its label.
+async fn build(docker: &bollard::Docker, tag: &str, version: &str, cmd: &str) {
+    let dockerfile = format!(
+        "FROM scratch\nCOPY busybox /bin/busybox\nLABEL cloudlysis.version=\"{version}\"\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"{cmd}\"]\n"
+    );
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8], mode: u32| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_cksum();
+        tar.append_data(&mut h, name, data).unwrap();
+    };
+    add("Dockerfile", dockerfile.as_bytes(), 0o644);
+    add(
+        "busybox",
+        &std::fs::read(BUSYBOX).expect("busybox-static"),
+        0o755,
+    );
+    let body = tar.into_inner().unwrap();
+    let mut s = docker.build_image(
+        BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .rm(true)
+            .build(),
+        None,
+        Some(bollard::body_full(body.into())),
+    );
+    while let Some(r) = s.next().await {
+        r.unwrap_or_else(|e| panic!("build {tag}: {e}"));
+    }
+}
+
+fn spec(name: &str, stack: &str, image: &str, env: &[&str]) -> ServiceSpec {
+    ServiceSpec {
+        name: Some(name.into()),
+        labels: Some([(STACK_LABEL.to_owned(), stack.to_owned())].into()),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated { replicas: Some(2) }),
+            ..Default::default()
+        }),
+        task_template: Some(TaskSpec {
+            container_spec: Some(TaskSpecContainerSpec {
+                image: Some(image.into()),
+                env: Some(env.iter().map(|s| (*s).to_owned()).collect()),
+                // `sleep` as PID 1 ignores SIGTERM: no 10 s stop per task.
+                stop_signal: Some("SIGKILL".into()),
+                ..Default::default()
+            }),
+            restart_policy: Some(TaskSpecRestartPolicy {
+                condition: Some(TaskSpecRestartPolicyConditionEnum::ANY),
+                delay: Some(200_000_000),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        update_config: Some(ServiceSpecUpdateConfig {
+            parallelism: Some(1),
+            failure_action: Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK),
+            monitor: Some(3_000_000_000),
+            max_failure_ratio: Some(0.0),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+async fn until(
+    rx: &mut tokio::sync::watch::Receiver<Arc<Snapshot>>,
+    what: &str,
+    secs: u64,
+    f: impl Fn(&Snapshot) -> bool,
+) {
+    let r = tokio::time::timeout(Duration::from_secs(secs), rx.wait_for(|s| f(s))).await;
+    assert!(r.is_ok(), "timed out after {secs} s waiting for {what}");
+}
+
+/// Removes the test's services however the test ends.
+struct Cleanup(bollard::Docker, Vec<String>);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let (d, names) = (self.0.clone(), std::mem::take(&mut self.1));
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(async move {
+                    for n in names {
+                        let _ = d.delete_service(&n).await;
+                    }
+                })
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_swarm_is_observed_with_its_deploys_and_automatic_rollbacks() {
+    let Some(socket) = test_support::docker_socket("swarm") else {
+        return;
+    };
+    let swarm = DockerSwarm::connect(
+        &SwarmConnect::Socket {
+            path: socket.into(),
+        },
+        30,
+    )
+    .await
+    .unwrap();
+    let docker = swarm.docker().clone();
+    let api = swarm.api_version().await.unwrap();
+    eprintln!("Docker Engine API {api}");
+    let run = format!("{:08x}", rand::random::<u32>());
+    let stack = format!("cltest{run}");
+    let app = format!("cltest/app{run}");
+    build(
+        &docker,
+        &format!("{app}:1"),
+        "1",
+        "exec /bin/busybox sleep 3600",
+    )
+    .await;
+    build(
+        &docker,
+        &format!("{app}:2"),
+        "2",
+        "exec /bin/busybox sleep 3600",
+    )
+    .await;
+    build(&docker, &format!("{app}:broken"), "3", "exit 3").await;
+    let name = format!("{stack}_app");
+    let _cleanup = Cleanup(docker.clone(), vec![name.clone()]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Substrate> = Arc::new(EmbeddedStore::open(dir.path()).await.unwrap());
+    let swarm: Arc<dyn Swarm> = Arc::new(swarm);
+    let d = Deployments::new(
+        swarm.clone(),
+        store,
+        DeploySettings {
+            poll: Duration::from_millis(500),
+            fingerprint_key: b"swarm-test".to_vec(),
+        },
+    );
+    let mut rx = d.subscribe();
+    let _observer = d.spawn();
+    let sname = ServiceName::parse(&name).unwrap();
+
+    docker
+        .create_service(
+            spec(
+                &name,
+                &stack,
+                &format!("{app}:1"),
+                &["LOG=info", "API_TOKEN=s3cret-value"],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    until(&mut rx, "two running tasks of version 1", 90, |s| {
+        s.services
+            .get(&sname)
+            .is_some_and(|(v, _)| v.replicas_running == 2 && v.status == ServiceStatus::Running)
+    })
+    .await;
+    let detail = d.service(&sname).await.unwrap();
+    let v = &detail.service;
+    assert_eq!(v.stack.as_deref(), Some(stack.as_str()));
+    assert_eq!(v.image_ref.tag.as_deref(), Some("1"));
+    assert_eq!(v.replicas_desired, Some(2));
+    assert!(
+        detail
+            .tasks
+            .iter()
+            .filter(|t| t.state == model::deploy::TaskState::Running)
+            .count()
+            >= 2
+    );
+    assert!(detail.tasks.iter().all(|t| t.node.is_some()));
+    assert!(!d.render_metrics().is_empty());
+    let nodes = d.subscribe().borrow().nodes.clone();
+    assert!(nodes.iter().any(|n| n.role == "manager"), "{nodes:?}");
+
+    // A deploy of version 2, observed live.
+    let cur = swarm.service(&name).await.unwrap().unwrap();
+    let index = cur.version.as_ref().and_then(|v| v.index).unwrap();
+    swarm
+        .update_service(
+            cur.id.as_deref().unwrap(),
+            spec(
+                &name,
+                &stack,
+                &format!("{app}:2"),
+                &["LOG=debug", "API_TOKEN=s3cret-value"],
+            ),
+            index,
+        )
+        .await
+        .unwrap();
+    // The version read before is stale now: fenced.
+    let stale = swarm
+        .update_service(
+            cur.id.as_deref().unwrap(),
+            spec(&name, &stack, &format!("{app}:1"), &[]),
+            index,
+        )
+        .await;
+    assert!(matches!(stale, Err(SwarmError::Conflict(_))), "{stale:?}");
+    until(&mut rx, "the update to version 2 completed", 120, |s| {
+        s.services.get(&sname).is_some_and(|(v, _)| {
+            v.image_ref.tag.as_deref() == Some("2")
+                && v.update.as_ref().map(|u| u.state) == Some(UpdateState::Completed)
+                && v.replicas_running == 2
+        })
+    })
+    .await;
+    let diff = d.diff(&sname, &SpecDiffQuery::default()).await.unwrap();
+    let fields: Vec<(&str, ChangeKind)> = diff
+        .changes
+        .iter()
+        .map(|c| (c.field.as_str(), c.kind))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            ("image", ChangeKind::Changed),
+            ("image.tag", ChangeKind::Changed),
+            ("env.LOG", ChangeKind::Changed),
+        ],
+        "{diff:#?}"
+    );
+    assert!(!serde_json::to_string(&d.history(&sname).await.unwrap())
+        .unwrap()
+        .contains("s3cret"));
+
+    // An update to an image whose tasks exit: the daemon rolls it back.
+    let cur = swarm.service(&name).await.unwrap().unwrap();
+    swarm
+        .update_service(
+            cur.id.as_deref().unwrap(),
+            spec(
+                &name,
+                &stack,
+                &format!("{app}:broken"),
+                &["LOG=debug", "API_TOKEN=s3cret-value"],
+            ),
+            cur.version.as_ref().and_then(|v| v.index).unwrap(),
+        )
+        .await
+        .unwrap();
+    until(&mut rx, "the automatic rollback completed", 180, |s| {
+        s.services.get(&sname).is_some_and(|(v, _)| {
+            v.update.as_ref().map(|u| u.state) == Some(UpdateState::RollbackCompleted)
+        })
+    })
+    .await;
+    d.refresh().await.unwrap();
+    let h = d.history(&sname).await.unwrap();
+    let tags: Vec<Option<String>> = h
+        .items
+        .iter()
+        .map(|r| model::deploy::ImageRef::parse(&r.summary.image).tag)
+        .collect();
+    // Newest first: back on 2 (recorded as a rollback), the broken one, 2, 1.
+    assert_eq!(
+        tags,
+        ["2", "broken", "2", "1"]
+            .map(|t| Some(t.to_owned()))
+            .to_vec(),
+        "{h:#?}"
+    );
+    assert!(matches!(
+        h.items[0].update_state,
+        Some(UpdateState::RollbackStarted | UpdateState::RollbackCompleted)
+    ));
+    // Swarm itself no longer has a previous spec to show; the history does.
+    let back = d
+        .diff(
+            &sname,
+            &SpecDiffQuery {
+                from: Some(h.items[1].seq),
+                to: Some(h.items[0].seq),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(back.changes.iter().any(|c| c.field == "image.tag"
+        && c.from.as_deref() == Some("broken")
+        && c.to.as_deref() == Some("2")));
+    let failed = d
+        .service(&sname)
+        .await
+        .unwrap()
+        .tasks
+        .into_iter()
+        .filter(|t| t.image.ends_with(":broken") && t.state.is_failure())
+        .count();
+    assert!(failed >= 1, "the broken tasks are shown as failed");
+    let m = d.render_metrics();
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("control_deploy_events_total")
+                && l.contains(&format!("service=\"{name}\""))
+                && l.contains("outcome=\"rolled_back\"")),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_daemon_is_unavailable_not_a_panic() {
+    let r = DockerSwarm::connect(
+        &SwarmConnect::Socket {
+            path: "/nonexistent/docker.sock".into(),
+        },
+        2,
+    )
+    .await;
+    assert!(
+        matches!(r, Err(SwarmError::Unavailable(_))),
+        "{:?}",
+        r.err()
+    );
+}
