@@ -21,6 +21,7 @@ pub struct Services {
     pub audit: Arc<AuditLog>,
     pub jobs: Jobs,
     pub config: crate::config::Registry,
+    pub deploy: crate::swarm::Deployments,
 }
 
 impl Services {

@@ -135,7 +135,7 @@ async fn a_real_swarm_is_observed_with_its_deploys_and_automatic_rollbacks() {
     )
     .await
     .unwrap();
-    let docker = swarm.docker().clone();
+    let docker = swarm.docker().unwrap().clone();
     let api = swarm.api_version().await.unwrap();
     eprintln!("Docker Engine API {api}");
     let run = format!("{:08x}", rand::random::<u32>());

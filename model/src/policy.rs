@@ -199,6 +199,11 @@ pub const CAPABILITIES: &[Capability] = &[
     // cancel, and the engine appends the kind's `job.<kind>` event.
     cap("moves.plan", Authenticated).ui("/api/moves/plan"),
     cap("moves.create", Authenticated).ui("/api/moves/create"),
+    // Deployments on Swarm (docs/deployments.md).
+    cap("deploy.services", Need(DeployRead)).rest("GET", "/deploy/services"),
+    cap("deploy.service", Need(DeployRead)).rest("GET", "/deploy/services/{service}"),
+    cap("deploy.history", Need(DeployRead)).rest("GET", "/deploy/services/{service}/history"),
+    cap("deploy.diff", Need(DeployRead)).rest("GET", "/deploy/services/{service}/diff"),
     // The config registry (docs/config.md). Static segments before the
     // `{domain}/{name}` templates they would also match.
     cap("config.list", Need(ConfigRead))

@@ -274,6 +274,7 @@ fn default_message(code: ErrorCode) -> &'static str {
         ErrorCode::GateFailed => "a safety gate failed; nothing was done",
         ErrorCode::ConfigDecode => "a stored config document does not decode",
         ErrorCode::Frozen => "a change freeze is on",
+        ErrorCode::SwarmUnavailable => "the Docker Engine is unavailable",
     }
 }
 

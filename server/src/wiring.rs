@@ -249,12 +249,37 @@ fn build_jobs(
     jobs
 }
 
+/// The Swarm observer over the configured Docker Engine (connected on
+/// first use, so a daemon that is away does not stop the start).
+fn build_deployments(
+    config: &Config,
+    store: &Arc<dyn Substrate>,
+    audit_key: &[u8],
+) -> Result<engine::swarm::Deployments, StartError> {
+    let how = config
+        .swarm
+        .connect()
+        .map_err(|(key, reason)| StartError::Config(format!("{key}: {reason}")))?;
+    Ok(engine::swarm::Deployments::new(
+        Arc::new(engine::swarm::DockerSwarm::lazy(
+            how,
+            config.swarm.timeout_secs,
+        )),
+        store.clone(),
+        engine::swarm::DeploySettings {
+            poll: Duration::from_millis(config.swarm.poll_ms),
+            fingerprint_key: engine::swarm::fingerprint_key(audit_key),
+        },
+    ))
+}
+
 /// Builds the state for a run mode from a loaded config.
 pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, StartError> {
     let auth_origins = Arc::new(config.auth.origin_list());
     let auth = build_authenticator(&config)?;
     let store = open_store(&config).await?;
-    let audit = Arc::new(AuditLog::lazy(store.clone(), &audit_key(&config, mode)?));
+    let audit_key = audit_key(&config, mode)?;
+    let audit = Arc::new(AuditLog::lazy(store.clone(), &audit_key));
     // The first fetch happens before serving, so the first request does not
     // pay for it (failures are retried in the background).
     if let Err(e) = auth.refresh_keys().await {
@@ -315,6 +340,8 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
     registry.spawn_follow();
     let jobs = build_jobs(&config, &store, actions, &fleet, &auth, &registry);
     jobs.start();
+    let deploy = build_deployments(&config, &store, &audit_key)?;
+    deploy.spawn();
     Ok(AppState {
         config: Arc::new(config),
         leptos,
@@ -327,6 +354,7 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
             audit,
             jobs,
             config: registry,
+            deploy,
         },
         metrics: Arc::new(metrics::HttpMetrics::default()),
         session,

@@ -38,9 +38,12 @@ pub enum SwarmConnect {
     },
 }
 
-#[derive(Clone)]
+/// Connects on first use (and again after a failed attempt), so that the
+/// control plane starts and serves while the daemon is away.
 pub struct DockerSwarm {
-    docker: Docker,
+    how: Option<SwarmConnect>,
+    timeout_secs: u64,
+    client: tokio::sync::OnceCell<Docker>,
 }
 
 fn map_err(e: BollardError) -> SwarmError {
@@ -70,44 +73,75 @@ fn parse_version(v: &str) -> Option<(u32, u32)> {
 }
 
 impl DockerSwarm {
-    /// Connects and checks the daemon's API version (see the module doc).
-    pub async fn connect(how: &SwarmConnect, timeout_secs: u64) -> Result<Self, SwarmError> {
-        let docker = match how {
-            SwarmConnect::Socket { path } => Docker::connect_with_socket(
-                &path.to_string_lossy(),
-                timeout_secs,
-                bollard::API_DEFAULT_VERSION,
-            ),
-            SwarmConnect::Tls {
-                addr,
-                ca,
-                cert,
-                key,
-            } => Docker::connect_with_ssl(
-                addr,
-                key,
-                cert,
-                ca,
-                timeout_secs,
-                bollard::API_DEFAULT_VERSION,
-            ),
-        }
-        .map_err(map_err)?;
-        let me = Self { docker };
-        let v = me.api_version().await?;
-        match parse_version(&v) {
-            Some(have) if have >= MIN_API_VERSION => Ok(me),
-            _ => Err(SwarmError::Unavailable(format!(
-                "the Docker Engine speaks API {v}; the control plane needs {}.{} or newer",
-                MIN_API_VERSION.0, MIN_API_VERSION.1
-            ))),
+    /// No I/O: the first call connects. `None`: no Swarm configured, every
+    /// call answers `Unavailable`.
+    pub fn lazy(how: Option<SwarmConnect>, timeout_secs: u64) -> Self {
+        Self {
+            how,
+            timeout_secs,
+            client: tokio::sync::OnceCell::new(),
         }
     }
 
-    /// The bollard client, for test set-up (images, swarm init).
-    pub fn docker(&self) -> &Docker {
-        &self.docker
+    /// Connects now and checks the daemon's API version (see the module doc).
+    pub async fn connect(how: &SwarmConnect, timeout_secs: u64) -> Result<Self, SwarmError> {
+        let me = Self::lazy(Some(how.clone()), timeout_secs);
+        me.client().await?;
+        Ok(me)
     }
+
+    async fn client(&self) -> Result<&Docker, SwarmError> {
+        self.client
+            .get_or_try_init(|| async {
+                let how = self.how.as_ref().ok_or_else(|| {
+                    SwarmError::Unavailable("no Docker Engine configured (swarm.connect = none)".into())
+                })?;
+                let docker = open(how, self.timeout_secs)?;
+                let v = docker
+                    .version()
+                    .await
+                    .map_err(map_err)?
+                    .api_version
+                    .unwrap_or_default();
+                match parse_version(&v) {
+                    Some(have) if have >= MIN_API_VERSION => Ok(docker),
+                    _ => Err(SwarmError::Unavailable(format!(
+                        "the Docker Engine speaks API {v:?}; the control plane needs {}.{} or newer",
+                        MIN_API_VERSION.0, MIN_API_VERSION.1
+                    ))),
+                }
+            })
+            .await
+    }
+
+    /// The bollard client once connected (test set-up: images, services).
+    pub fn docker(&self) -> Option<&Docker> {
+        self.client.get()
+    }
+}
+
+fn open(how: &SwarmConnect, timeout_secs: u64) -> Result<Docker, SwarmError> {
+    match how {
+        SwarmConnect::Socket { path } => Docker::connect_with_socket(
+            &path.to_string_lossy(),
+            timeout_secs,
+            bollard::API_DEFAULT_VERSION,
+        ),
+        SwarmConnect::Tls {
+            addr,
+            ca,
+            cert,
+            key,
+        } => Docker::connect_with_ssl(
+            addr,
+            key,
+            cert,
+            ca,
+            timeout_secs,
+            bollard::API_DEFAULT_VERSION,
+        ),
+    }
+    .map_err(map_err)
 }
 
 fn event_of(m: bollard::models::EventMessage) -> SwarmEvent {
@@ -131,7 +165,8 @@ fn event_of(m: bollard::models::EventMessage) -> SwarmEvent {
 #[async_trait]
 impl Swarm for DockerSwarm {
     async fn api_version(&self) -> Result<String, SwarmError> {
-        self.docker
+        self.client()
+            .await?
             .version()
             .await
             .map_err(map_err)?
@@ -140,7 +175,8 @@ impl Swarm for DockerSwarm {
     }
 
     async fn services(&self) -> Result<Vec<Service>, SwarmError> {
-        self.docker
+        self.client()
+            .await?
             .list_services(Some(
                 ListServicesOptionsBuilder::default().status(true).build(),
             ))
@@ -150,7 +186,8 @@ impl Swarm for DockerSwarm {
 
     async fn service(&self, name_or_id: &str) -> Result<Option<Service>, SwarmError> {
         match self
-            .docker
+            .client()
+            .await?
             .inspect_service(name_or_id, None::<InspectServiceOptions>)
             .await
         {
@@ -167,7 +204,8 @@ impl Swarm for DockerSwarm {
         if let Some(id) = service_id {
             filters.insert("service", vec![id]);
         }
-        self.docker
+        self.client()
+            .await?
             .list_tasks(Some(
                 ListTasksOptionsBuilder::default().filters(&filters).build(),
             ))
@@ -176,7 +214,8 @@ impl Swarm for DockerSwarm {
     }
 
     async fn nodes(&self) -> Result<Vec<Node>, SwarmError> {
-        self.docker
+        self.client()
+            .await?
             .list_nodes(None::<ListNodesOptions>)
             .await
             .map_err(map_err)
@@ -190,7 +229,8 @@ impl Swarm for DockerSwarm {
     ) -> Result<(), SwarmError> {
         let version = i32::try_from(version)
             .map_err(|_| SwarmError::Engine(format!("version {version} exceeds the API's i32")))?;
-        self.docker
+        self.client()
+            .await?
             .update_service(
                 id,
                 spec,
@@ -206,12 +246,26 @@ impl Swarm for DockerSwarm {
     }
 
     fn events(&self) -> BoxStream<'static, Result<SwarmEvent, SwarmError>> {
-        let filters: HashMap<&str, Vec<&str>> = [("type", vec!["service"])].into();
-        self.docker
-            .events(Some(
-                EventsOptionsBuilder::default().filters(&filters).build(),
-            ))
-            .map(|r| r.map(event_of).map_err(map_err))
-            .boxed()
+        // Connect (if need be) inside the stream: this call does no I/O.
+        let (how, timeout) = (self.how.clone(), self.timeout_secs);
+        let docker = self.client.get().cloned();
+        futures::stream::once(async move {
+            match docker {
+                Some(d) => Ok(d),
+                None => DockerSwarm::lazy(how, timeout).client().await.cloned(),
+            }
+        })
+        .flat_map(|r| match r {
+            Ok(d) => {
+                let filters: HashMap<&str, Vec<&str>> = [("type", vec!["service"])].into();
+                d.events(Some(
+                    EventsOptionsBuilder::default().filters(&filters).build(),
+                ))
+                .map(|r| r.map(event_of).map_err(map_err))
+                .boxed()
+            }
+            Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+        })
+        .boxed()
     }
 }

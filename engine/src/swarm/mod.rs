@@ -37,6 +37,17 @@ pub enum SwarmError {
     Engine(String),
 }
 
+/// The key of the fingerprints of secret-looking environment values,
+/// derived from a shared secret (the audit chain key), so every replica
+/// fingerprints alike and the key itself is not reused as is.
+pub fn fingerprint_key(secret: &[u8]) -> Vec<u8> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"cloudlysis/deploy/env-fingerprint");
+    mac.finalize().into_bytes().to_vec()
+}
+
 /// A service event of the daemon, reduced to what observation needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwarmEvent {

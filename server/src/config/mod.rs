@@ -11,6 +11,7 @@ mod moves;
 mod registry;
 mod server;
 mod store;
+mod swarm;
 
 pub use audit::AuditConfig;
 pub use auth::AuthConfig;
@@ -20,6 +21,7 @@ pub use moves::{GatesConfig, MovesConfig};
 pub use registry::RegistryConfig;
 pub use server::{LogConfig, LogFormat, ServerConfig};
 pub use store::{nats_host_port, NatsConfig, StoreBackend, StoreConfig};
+pub use swarm::{SwarmConfig, SwarmConnectKind};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -81,6 +83,7 @@ pub struct Config {
     pub moves: MovesConfig,
     pub gates: GatesConfig,
     pub config: RegistryConfig,
+    pub swarm: SwarmConfig,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -152,6 +155,14 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("gates", "max_shard_fraction", Kind::Float),
     ("config", "verify_sample", Kind::Int),
     ("config", "dir", Kind::Str),
+    ("swarm", "connect", Kind::Str),
+    ("swarm", "socket", Kind::Str),
+    ("swarm", "tls_addr", Kind::Str),
+    ("swarm", "tls_ca_file", Kind::Str),
+    ("swarm", "tls_cert_file", Kind::Str),
+    ("swarm", "tls_key_file", Kind::Str),
+    ("swarm", "timeout_secs", Kind::Int),
+    ("swarm", "poll_ms", Kind::Int),
 ];
 
 /// `CONTROL_*` variables that are not config keys: the config file path,
@@ -274,6 +285,8 @@ impl Config {
             ("moves.load_timeout_ms", self.moves.load_timeout_ms),
             ("moves.poll_ms", self.moves.poll_ms),
             ("moves.error_window_ms", self.moves.error_window_ms),
+            ("swarm.timeout_secs", self.swarm.timeout_secs),
+            ("swarm.poll_ms", self.swarm.poll_ms),
         ] {
             if v == 0 {
                 return Err(ConfigError::Invalid {
@@ -299,6 +312,9 @@ impl Config {
                 reason: "must be at least 24 (the published retention)".into(),
             });
         }
+        self.swarm
+            .connect()
+            .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
         if self.server.body_limit_bytes == 0 {
             return Err(ConfigError::Invalid {
                 key: "server.body_limit_bytes",

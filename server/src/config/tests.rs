@@ -153,6 +153,13 @@ fn every_config_field_has_an_env_key() {
             dir: Some("/cfg".into()),
             ..Default::default()
         },
+        swarm: super::SwarmConfig {
+            tls_addr: Some("tcp://m:2376".into()),
+            tls_ca_file: Some("/ca.pem".into()),
+            tls_cert_file: Some("/cert.pem".into()),
+            tls_key_file: Some("/key.pem".into()),
+            ..Default::default()
+        },
         ..Config::default()
     };
     let table = toml::Table::try_from(full).unwrap();
@@ -263,4 +270,25 @@ fn nats_urls_parse() {
     assert!(nats_host_port("http://x").is_err());
     assert!(nats_host_port("nats://:4222").is_err());
     assert!(nats_host_port("nats://h:99999").is_err());
+}
+
+#[test]
+fn a_tls_swarm_needs_its_address_and_files() {
+    let e = Config::load_from(None, env(&[("CONTROL_SWARM_CONNECT", "tls")])).unwrap_err();
+    assert!(e.to_string().contains("swarm.tls_addr"), "{e}");
+    let e = Config::load_from(
+        None,
+        env(&[
+            ("CONTROL_SWARM_CONNECT", "tls"),
+            ("CONTROL_SWARM_TLS_ADDR", "tcp://m:2376"),
+            ("CONTROL_SWARM_TLS_CA_FILE", "/ca.pem"),
+        ]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("swarm.tls_cert_file"), "{e}");
+    let e = Config::load_from(None, env(&[("CONTROL_SWARM_CONNECT", "ssh")])).unwrap_err();
+    assert!(e.to_string().contains("CONTROL_SWARM_CONNECT"), "{e}");
+    let c = Config::load_from(None, env(&[("CONTROL_SWARM_CONNECT", "none")])).unwrap();
+    assert_eq!(c.swarm.connect().unwrap(), None);
+    assert!(Config::load_from(None, env(&[("CONTROL_SWARM_POLL_MS", "0")])).is_err());
 }

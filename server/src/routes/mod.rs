@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod deploy;
 pub mod fleet;
 pub mod iam;
 pub mod jobs;
@@ -41,6 +42,7 @@ pub(crate) fn doors() -> Vec<Door> {
         jobs::doors(),
         moves::doors(),
         config::doors(),
+        deploy::doors(),
         openapi::doors(),
     ]
     .into_iter()

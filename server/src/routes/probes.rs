@@ -27,9 +27,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         format!(
-            "{}{}",
+            "{}{}{}",
             state.metrics.render(state.engine.control.build()),
-            state.engine.jobs.metrics().render()
+            state.engine.jobs.metrics().render(),
+            state.engine.deploy.render_metrics()
         ),
     )
 }

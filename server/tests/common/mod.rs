@@ -48,6 +48,8 @@ pub async fn app_with_iam(iam_cfg: sim::IamConfig, f: impl FnOnce(&mut Config)) 
     config.store.data_dir = dir.path().to_path_buf();
     config.auth.gateway_url = Some(format!("http://{addr}"));
     config.auth.cookie_secure = false;
+    // No Docker Engine unless a suite asks for one (server/tests/deploy.rs).
+    config.swarm.connect = server::config::SwarmConnectKind::None;
     f(&mut config);
     let state = server::build_state(config, RunMode::Dev).await.unwrap();
     let admin = iam
