@@ -156,6 +156,13 @@ impl ClientError for crate::swarm::DeployError {
                 )
             }
             DeployError::Store(e) => e.client_view(),
+            DeployError::Audit(crate::action::ActionError::BadRequest(m)) => {
+                ClientView::new(ErrorCode::BadRequest, m.clone())
+            }
+            DeployError::Audit(_) => ClientView::new(
+                ErrorCode::Unavailable,
+                "the audit log is unavailable; nothing was done",
+            ),
         }
     }
 }

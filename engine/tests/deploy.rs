@@ -6,6 +6,8 @@ use bollard::models::{
     ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec, TaskSpecContainerSpec,
     TaskStatus,
 };
+use engine::action::{Actions, Timing};
+use engine::audit::AuditLog;
 use engine::store::embedded::EmbeddedStore;
 use engine::store::Substrate;
 use engine::swarm::{DeployError, DeploySettings, Deployments, MemorySwarm, Swarm, SwarmError};
@@ -79,10 +81,26 @@ async fn world() -> World {
     }
 }
 
+fn actions(store: &Arc<dyn Substrate>) -> Actions {
+    let audit = Arc::new(AuditLog::lazy(
+        store.clone(),
+        b"deploy-test-chain-key-0123456789",
+    ));
+    Actions::new(
+        audit,
+        store.clone(),
+        Timing {
+            stale_after: Duration::from_secs(60),
+            every: Duration::from_secs(60),
+        },
+    )
+}
+
 fn deployments(w: &World) -> Deployments {
     Deployments::new(
         w.swarm.clone(),
         w.store.clone(),
+        actions(&w.store),
         DeploySettings {
             poll: Duration::from_millis(50),
             fingerprint_key: b"deploy-test-fingerprint-key".to_vec(),
@@ -357,6 +375,7 @@ async fn an_event_makes_the_observer_look_now() {
     let d = Deployments::new(
         w.swarm.clone(),
         w.store.clone(),
+        actions(&w.store),
         DeploySettings {
             poll: Duration::from_secs(3600),
             fingerprint_key: vec![1],
@@ -374,4 +393,241 @@ async fn an_event_makes_the_observer_look_now() {
     .expect("seen within 5 s of the event, not after the hour's poll")
     .unwrap();
     assert_eq!(w.swarm.api_version().await.unwrap(), "1.41");
+}
+
+fn caller(sub: &str) -> engine::identity::Caller {
+    use engine::identity::{AccessToken, Caller, Identity};
+    Caller {
+        identity: Some(Arc::new(Identity {
+            principal: engine::token::Principal {
+                sub: sub.into(),
+                session_id: format!("s-{sub}"),
+            },
+            username: sub.into(),
+            display_name: sub.into(),
+            roles: vec!["operator".into()],
+            grants: model::rights::Grants(vec!["control.*".into()]),
+            token: AccessToken::new("t"),
+        })),
+        request_id: "req_0123".into(),
+        correlation_id: "cor_0123".into(),
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+        tenant: None,
+    }
+}
+
+/// A Swarm with `cl_gateway` deployed at 1 then 2 (both recorded), updates
+/// that converge, and a job engine running `deploy.rollback`.
+async fn rollback_world() -> (World, Deployments, engine::jobs::Jobs, String) {
+    let w = world().await;
+    let d = deployments(&w);
+    w.swarm.set_converge(true);
+    let id = w
+        .swarm
+        .create(spec("cl_gateway", "cl/gateway:1", &["LOG=info"], 2));
+    d.refresh().await.unwrap();
+    w.swarm
+        .set_spec(&id, spec("cl_gateway", "cl/gateway:2", &["LOG=debug"], 2));
+    d.refresh().await.unwrap();
+    let jobs = engine::jobs::Jobs::new(
+        w.store.clone(),
+        actions(&w.store),
+        vec![engine::swarm::workflow(
+            d.clone(),
+            None,
+            engine::swarm::RollbackSettings {
+                update_timeout: Duration::from_secs(10),
+                poll: Duration::from_millis(20),
+            },
+        )],
+        engine::jobs::JobSettings {
+            lease: Duration::from_millis(900),
+            poll: Duration::from_millis(50),
+            ..engine::jobs::JobSettings::default()
+        },
+    );
+    jobs.start();
+    (w, d, jobs, id)
+}
+
+async fn create(
+    jobs: &engine::jobs::Jobs,
+    key: &str,
+    input: serde_json::Value,
+    hash: &str,
+) -> Result<engine::jobs::Created, engine::jobs::JobsError> {
+    jobs.create(
+        &caller("op"),
+        model::jobs::JobKind::DeployRollback,
+        engine::jobs::CreateRequest {
+            idempotency_key: Some(key),
+            method: "POST",
+            route: "/admin/v1/jobs/deploy.rollback",
+            body: model::jobs::CreateJob {
+                reason: "bad deploy of 2".into(),
+                input,
+                plan_hash: Some(hash.to_owned()),
+            },
+        },
+    )
+    .await
+}
+
+async fn finished(jobs: &engine::jobs::Jobs, id: &model::JobId) -> model::jobs::Job {
+    let start = std::time::Instant::now();
+    loop {
+        let j = jobs.get(id).await.unwrap();
+        if j.state.is_terminal() {
+            return j;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{j:#?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_is_planned_fenced_applied_once_recorded_and_pinned() {
+    let (w, d, jobs, id) = rollback_world().await;
+    let input = serde_json::json!({ "service": "cl_gateway" });
+    let plan = jobs
+        .plan(&caller("op"), model::jobs::JobKind::DeployRollback, &input)
+        .await
+        .unwrap();
+    assert!(!plan.blocked, "{:#?}", plan.gates);
+    let change = plan.deploy.clone().unwrap();
+    assert_eq!((change.from_seq, change.to_seq), (2, 1));
+    assert!(change.changes.iter().any(|c| c.field == "image.tag"
+        && c.from.as_deref() == Some("2")
+        && c.to.as_deref() == Some("1")));
+    assert_eq!(plan.point_of_no_return.as_deref(), Some("update"));
+    let version = change.spec_version;
+
+    let c = create(&jobs, "\"rb-1\"", input.clone(), &plan.hash)
+        .await
+        .unwrap();
+    let j = finished(&jobs, &c.job_id).await;
+    assert_eq!(j.state, model::jobs::JobState::Succeeded, "{j:#?}");
+    let names: Vec<&str> = j.steps.iter().map(|s| s.name.as_str()).collect();
+    let planned: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, planned, "the executed steps are the plan's");
+    // One update reached the daemon, fenced by the version the plan read.
+    assert_eq!(w.swarm.updates(), vec![(id.clone(), version)]);
+    // The replayed create answers the same job.
+    let again = create(&jobs, "\"rb-1\"", input.clone(), &plan.hash)
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.job_id, c.job_id);
+    assert_eq!(w.swarm.updates().len(), 1);
+
+    d.refresh().await.unwrap();
+    let detail = d.service(&name("cl_gateway")).await.unwrap();
+    assert_eq!(detail.service.image_ref.tag.as_deref(), Some("1"));
+    let newest = &detail.history[0];
+    assert_eq!(newest.source, model::deploy::SpecSource::Applied);
+    assert_eq!(newest.job.as_ref(), Some(&c.job_id));
+    assert_eq!(newest.by.as_deref(), Some("op"));
+    let pin = detail.pin.clone().expect("pinned");
+    assert_eq!((pin.seq, &pin.job), (1, &c.job_id));
+    // The job offers the way back.
+    assert_eq!(j.result.as_ref().unwrap()["reverse"]["input"]["to_seq"], 2);
+
+    // Pinned: the next rollback is refused by its gate, nothing is done.
+    let next = jobs
+        .plan(&caller("op"), model::jobs::JobKind::DeployRollback, &input)
+        .await
+        .unwrap();
+    assert!(next.blocked);
+    assert!(next
+        .gates
+        .iter()
+        .any(|g| g.code == model::gates::code::SERVICE_NOT_PINNED && !g.pass));
+    assert!(matches!(
+        create(&jobs, "\"rb-2\"", input.clone(), &next.hash).await,
+        Err(engine::jobs::JobsError::GateFailed(_))
+    ));
+    assert_eq!(w.swarm.updates().len(), 1);
+    // Unpinned with a reason (audited), it may run again.
+    assert!(matches!(
+        d.unpin(&caller("op"), &name("cl_gateway"), "").await,
+        Err(DeployError::Audit(_))
+    ));
+    d.unpin(&caller("op"), &name("cl_gateway"), "2 is fixed")
+        .await
+        .unwrap();
+    assert!(d.service(&name("cl_gateway")).await.unwrap().pin.is_none());
+    assert!(matches!(
+        d.unpin(&caller("op"), &name("cl_gateway"), "again").await,
+        Err(DeployError::NotFound(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_or_gated_rollback_changes_nothing() {
+    let (w, d, jobs, id) = rollback_world().await;
+    let input = serde_json::json!({ "service": "cl_gateway" });
+    let plan = |i: serde_json::Value| {
+        let jobs = jobs.clone();
+        async move {
+            jobs.plan(&caller("op"), model::jobs::JobKind::DeployRollback, &i)
+                .await
+        }
+    };
+    // Someone deploys between the plan and the create: stale.
+    let p = plan(input.clone()).await.unwrap();
+    w.swarm
+        .set_spec(&id, spec("cl_gateway", "cl/gateway:3", &["LOG=debug"], 2));
+    assert!(matches!(
+        create(&jobs, "\"st-1\"", input.clone(), &p.hash).await,
+        Err(engine::jobs::JobsError::PlanStale)
+    ));
+    // The target image is missing: blocked.
+    w.swarm.set_image_missing("cl/gateway:2", true);
+    let p = plan(input.clone()).await.unwrap();
+    let failing: Vec<&str> = p
+        .gates
+        .iter()
+        .filter(|g| !g.pass)
+        .map(|g| g.code.as_str())
+        .collect();
+    assert_eq!(failing, vec![model::gates::code::IMAGE_PRESENT]);
+    w.swarm.set_image_missing("cl/gateway:2", false);
+    // An update in progress: blocked.
+    w.swarm.set_update_state(&id, UpdateState::Updating, "");
+    let p = plan(input.clone()).await.unwrap();
+    let failing: Vec<&str> = p
+        .gates
+        .iter()
+        .filter(|g| !g.pass)
+        .map(|g| g.code.as_str())
+        .collect();
+    assert_eq!(failing, vec![model::gates::code::NO_UPDATE_IN_PROGRESS]);
+    assert!(matches!(
+        create(&jobs, "\"st-2\"", input.clone(), &p.hash).await,
+        Err(engine::jobs::JobsError::GateFailed(_))
+    ));
+    // Bad inputs: a stable error each, nothing planned.
+    for bad in [
+        serde_json::json!({ "service": "a b" }),
+        serde_json::json!({ "service": "cl_gateway", "to_seq": 99 }),
+        serde_json::json!({ "service": "cl_gateway", "extra": 1 }),
+        serde_json::json!({}),
+    ] {
+        assert!(
+            matches!(
+                plan(bad.clone()).await,
+                Err(engine::jobs::JobsError::BadRequest(_))
+                    | Err(engine::jobs::JobsError::Deploy(_))
+            ),
+            "{bad}"
+        );
+    }
+    let e = plan(serde_json::json!({ "service": "nope" }))
+        .await
+        .unwrap_err();
+    use engine::error::ClientError;
+    assert_eq!(e.client_view().code, model::ErrorCode::NotFound);
+    assert!(w.swarm.updates().is_empty(), "nothing reached the daemon");
+    drop(d);
 }

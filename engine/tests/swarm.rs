@@ -162,9 +162,22 @@ async fn a_real_swarm_is_observed_with_its_deploys_and_automatic_rollbacks() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Substrate> = Arc::new(EmbeddedStore::open(dir.path()).await.unwrap());
     let swarm: Arc<dyn Swarm> = Arc::new(swarm);
+    let audit = Arc::new(engine::audit::AuditLog::lazy(
+        store.clone(),
+        b"swarm-test-chain-key-0123456789ab",
+    ));
+    let actions = engine::action::Actions::new(
+        audit,
+        store.clone(),
+        engine::action::Timing {
+            stale_after: Duration::from_secs(60),
+            every: Duration::from_secs(60),
+        },
+    );
     let d = Deployments::new(
         swarm.clone(),
         store,
+        actions,
         DeploySettings {
             poll: Duration::from_millis(500),
             fingerprint_key: b"swarm-test".to_vec(),

@@ -724,6 +724,9 @@ pub struct ServiceDetail {
     pub tasks: Vec<TaskView>,
     /// Newest first, at most `HISTORY_SHOWN`.
     pub history: Vec<SpecRecord>,
+    /// Set by a rollback until an operator unpins the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<Pin>,
     pub observed_ms: u64,
     /// The last read of the daemon failed: this is the one before.
     pub stale: bool,
@@ -758,6 +761,65 @@ pub struct SpecDiff {
     pub from: SpecRecord,
     pub to: SpecRecord,
     pub changes: Vec<SpecChange>,
+}
+
+/// Labels a rollback job puts on the spec it applies: the observer records
+/// that spec as `applied` by this job and principal, and a retried update
+/// step recognises its own write.
+pub const JOB_LABEL: &str = "cloudlysis.control.job";
+pub const BY_LABEL: &str = "cloudlysis.control.by";
+/// A service's platform kind (`gateway`, `aggregate`, …): a rollback's
+/// post-check asks that kind's instances for readiness.
+pub const KIND_LABEL: &str = "cloudlysis.kind";
+
+/// `deploy.rollback`'s input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RollbackInput {
+    pub service: ServiceName,
+    /// The recorded spec to restore; by default the newest recorded spec
+    /// before the running one that differs from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_seq: Option<u64>,
+    /// The `Version.Index` the plan read (set by the plan): a service
+    /// changed since is refused (`plan_stale`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_version: Option<u64>,
+}
+
+/// A rollback plan's change: the running spec, the one it restores, and
+/// what differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeployChange {
+    pub service: ServiceName,
+    /// The record of the spec running now.
+    pub from_seq: u64,
+    pub to_seq: u64,
+    /// The `Version.Index` read: the update's fencing token.
+    pub spec_version: u64,
+    pub changes: Vec<SpecChange>,
+}
+
+/// A service pinned by a rollback: further rollbacks are refused until an
+/// operator unpins it with a reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Pin {
+    pub seq: u64,
+    pub job: crate::ids::JobId,
+    pub by: String,
+    pub at_ms: u64,
+    pub reason: String,
+}
+
+/// `POST /admin/v1/deploy/services/{service}/unpin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UnpinRequest {
+    pub reason: String,
 }
 
 #[cfg(test)]

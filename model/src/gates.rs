@@ -37,8 +37,16 @@ pub mod code {
     pub const IMPACT_SHARD_FRACTION: &str = "gate_impact_shard_fraction";
     /// The document is not pinned by a rollback.
     pub const NOT_PINNED: &str = "gate_not_pinned";
+    /// The Swarm service exists.
+    pub const SERVICE_EXISTS: &str = "gate_service_exists";
+    /// No update or rollback of the service is in progress.
+    pub const NO_UPDATE_IN_PROGRESS: &str = "gate_no_update_in_progress";
+    /// The target image is present on the manager's engine.
+    pub const IMAGE_PRESENT: &str = "gate_image_present";
+    /// The service is not pinned by an earlier rollback.
+    pub const SERVICE_NOT_PINNED: &str = "gate_service_not_pinned";
 
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 19] = [
         TARGET_SHARD_ACTIVE,
         TARGET_HEALTHY,
         SOURCE_REACHABLE,
@@ -54,6 +62,10 @@ pub mod code {
         IMPACT_TENANTS,
         IMPACT_SHARD_FRACTION,
         NOT_PINNED,
+        SERVICE_EXISTS,
+        NO_UPDATE_IN_PROGRESS,
+        IMAGE_PRESENT,
+        SERVICE_NOT_PINNED,
     ];
 }
 

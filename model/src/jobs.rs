@@ -34,10 +34,12 @@ pub enum JobKind {
     ConfigApply,
     #[serde(rename = "config.rollback")]
     ConfigRollback,
+    #[serde(rename = "deploy.rollback")]
+    DeployRollback,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 9] = [
+    pub const ALL: [JobKind; 10] = [
         JobKind::RoutingReload,
         JobKind::TenantsDrain,
         JobKind::TenantsResume,
@@ -47,6 +49,7 @@ impl JobKind {
         JobKind::ShardsSetState,
         JobKind::ConfigApply,
         JobKind::ConfigRollback,
+        JobKind::DeployRollback,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +63,7 @@ impl JobKind {
             Self::ShardsSetState => "shards.set_state",
             Self::ConfigApply => "config.apply",
             Self::ConfigRollback => "config.rollback",
+            Self::DeployRollback => "deploy.rollback",
         }
     }
 
@@ -75,6 +79,7 @@ impl JobKind {
             Self::TenantsMigrate | Self::ShardsEvacuate => Right::TenantsMigrate,
             Self::PlacementSetDefault | Self::ShardsSetState => Right::PlacementWrite,
             Self::ConfigApply | Self::ConfigRollback => Right::ConfigWrite,
+            Self::DeployRollback => Right::DeployRollback,
         }
     }
 
@@ -91,7 +96,8 @@ impl JobKind {
             | Self::PlacementSetDefault
             | Self::ShardsSetState
             | Self::ConfigApply
-            | Self::ConfigRollback => false,
+            | Self::ConfigRollback
+            | Self::DeployRollback => false,
         }
     }
 
@@ -101,9 +107,14 @@ impl JobKind {
         matches!(self, Self::ConfigApply | Self::ConfigRollback)
     }
 
+    /// A Swarm service rollback (engine::swarm).
+    pub fn is_deploy(self) -> bool {
+        self == Self::DeployRollback
+    }
+
     /// Tenant moves and placement edits: the move workflows.
     pub fn is_move(self) -> bool {
-        self.is_planned() && !self.is_config()
+        self.is_planned() && !self.is_config() && !self.is_deploy()
     }
 
     /// Kinds whose creation carries the hash of a plan the client was shown

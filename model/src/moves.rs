@@ -232,6 +232,9 @@ pub struct Plan {
     /// A config plan's document change: diff and impact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<crate::config::ConfigChange>,
+    /// A service rollback's spec change: from what runs to what it restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<crate::deploy::DeployChange>,
     /// A gate failed: a job with this plan is refused (`gate_failed`).
     pub blocked: bool,
     /// SHA-256 (hex) over everything above except observed values.
@@ -253,6 +256,8 @@ struct Hashed<'a> {
     reverse: &'a Option<Reverse>,
     #[serde(skip_serializing_if = "Option::is_none")]
     change: &'a Option<crate::config::ConfigChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deploy: &'a Option<crate::deploy::DeployChange>,
 }
 
 impl Plan {
@@ -282,6 +287,7 @@ impl Plan {
             point_of_no_return,
             reverse,
             change: None,
+            deploy: None,
             blocked,
             hash: String::new(),
             observed_at_ms,
@@ -305,6 +311,7 @@ impl Plan {
             point_of_no_return: &self.point_of_no_return,
             reverse: &self.reverse,
             change: &self.change,
+            deploy: &self.deploy,
         };
         // serde_json writes struct fields in order and maps sorted: stable.
         let bytes = serde_json::to_vec(&h).unwrap_or_default();
@@ -317,6 +324,12 @@ impl Plan {
     /// The plan with a config change shown and hashed.
     pub fn with_change(mut self, change: crate::config::ConfigChange) -> Self {
         self.change = Some(change);
+        self.hash = self.compute_hash();
+        self
+    }
+
+    pub fn with_deploy(mut self, change: crate::deploy::DeployChange) -> Self {
+        self.deploy = Some(change);
         self.hash = self.compute_hash();
         self
     }

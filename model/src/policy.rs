@@ -204,6 +204,13 @@ pub const CAPABILITIES: &[Capability] = &[
     cap("deploy.service", Need(DeployRead)).rest("GET", "/deploy/services/{service}"),
     cap("deploy.history", Need(DeployRead)).rest("GET", "/deploy/services/{service}/history"),
     cap("deploy.diff", Need(DeployRead)).rest("GET", "/deploy/services/{service}/diff"),
+    cap("deploy.unpin", Need(DeployRollback))
+        .rest("POST", "/deploy/services/{service}/unpin")
+        .audited("deploy.unpin"),
+    cap("plans.deploy.rollback", Need(DeployRollback)).rest("POST", "/plans/deploy.rollback"),
+    cap("jobs.deploy.rollback", Need(DeployRollback))
+        .rest("POST", "/jobs/deploy.rollback")
+        .audited("job.deploy.rollback"),
     // The config registry (docs/config.md). Static segments before the
     // `{domain}/{name}` templates they would also match.
     cap("config.list", Need(ConfigRead))

@@ -192,6 +192,7 @@ fn build_jobs(
     fleet: &FleetService,
     auth: &Arc<engine::identity::Authenticator>,
     registry: &engine::config::Registry,
+    deploy: &engine::swarm::Deployments,
 ) -> engine::jobs::Jobs {
     use engine::jobs::{routing_reload::RoutingReload, JobSettings, Jobs};
     use engine::moves::{MoveSettings, Moves};
@@ -231,6 +232,14 @@ fn build_jobs(
             verify_sample: config.config.verify_sample as usize,
         },
     ));
+    workflows.push(engine::swarm::workflow(
+        deploy.clone(),
+        Some(fleet.clone()),
+        engine::swarm::RollbackSettings {
+            update_timeout: Duration::from_secs(config.swarm.update_timeout_secs),
+            poll: Duration::from_millis(500),
+        },
+    ));
     let jobs = Jobs::new(
         store.clone(),
         actions,
@@ -254,6 +263,7 @@ fn build_jobs(
 fn build_deployments(
     config: &Config,
     store: &Arc<dyn Substrate>,
+    actions: engine::action::Actions,
     audit_key: &[u8],
 ) -> Result<engine::swarm::Deployments, StartError> {
     let how = config
@@ -266,6 +276,7 @@ fn build_deployments(
             config.swarm.timeout_secs,
         )),
         store.clone(),
+        actions,
         engine::swarm::DeploySettings {
             poll: Duration::from_millis(config.swarm.poll_ms),
             fingerprint_key: engine::swarm::fingerprint_key(audit_key),
@@ -338,10 +349,10 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
     let registry = build_registry(&config, &store, actions.clone());
     registry.refresh().await;
     registry.spawn_follow();
-    let jobs = build_jobs(&config, &store, actions, &fleet, &auth, &registry);
-    jobs.start();
-    let deploy = build_deployments(&config, &store, &audit_key)?;
+    let deploy = build_deployments(&config, &store, actions.clone(), &audit_key)?;
     deploy.spawn();
+    let jobs = build_jobs(&config, &store, actions, &fleet, &auth, &registry, &deploy);
+    jobs.start();
     Ok(AppState {
         config: Arc::new(config),
         leptos,

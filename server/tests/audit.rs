@@ -163,6 +163,28 @@ async fn call_audited(a: &TestApp, p: &policy::Policy) -> StatusCode {
                 true,
             )
         }
+        "/deploy/services/{service}/unpin" => {
+            let name = model::deploy::ServiceName::parse("cl_walk").unwrap();
+            let pin = model::deploy::Pin {
+                seq: 1,
+                job: model::JobId::from_random([7; 16]),
+                by: "u-admin".into(),
+                at_ms: 1,
+                reason: "walk".into(),
+            };
+            a.state
+                .engine
+                .deploy
+                .history_store()
+                .set_pin(&name, Some(&pin))
+                .await
+                .unwrap();
+            (
+                "/admin/v1/deploy/services/cl_walk/unpin".to_owned(),
+                r#"{"reason":"walk test"}"#.to_owned(),
+                false,
+            )
+        }
         other => panic!("no valid call written for audited route {other}; add one"),
     };
     let token = if p.path == "/api/auth/logout" {
@@ -208,7 +230,7 @@ async fn every_privileged_route_appends_exactly_one_event() {
                 .is_some_and(|k| k.is_planned())
         })
         .collect();
-    assert_eq!(audited.len(), 14);
+    assert_eq!(audited.len(), 15);
     // Jobs write events of their own as they end (`job.<kind>.finished`),
     // so count the events of the call's action.
     let of = |events: &[engine::audit::AuditEvent], action: Option<&str>| {

@@ -73,6 +73,9 @@ pub enum JobsError {
     Audit(#[from] ActionError),
     #[error("config: {0}")]
     Config(crate::config::ConfigError),
+    /// A deployment error as its client sees it (logged where it happened).
+    #[error("deploy: {}", .0.message)]
+    Deploy(crate::error::ClientView),
     #[error("a change freeze is on")]
     Frozen,
 }
@@ -129,6 +132,7 @@ impl ClientError for JobsError {
                 "the audit log is unavailable; nothing was done",
             ),
             Self::Config(e) => e.client_view(),
+            Self::Deploy(v) => v.clone(),
             Self::Frozen => ClientView::new(
                 ErrorCode::Frozen,
                 "a change freeze is on (flag `freeze`): only config changes run until it is lifted",

@@ -66,9 +66,10 @@ pub async fn plan(
         JobKind::ShardsEvacuate => evacuate(core, input(raw)?, except, fwd).await,
         JobKind::PlacementSetDefault => set_default(core, input(raw)?, except, fwd).await,
         JobKind::ShardsSetState => set_state(core, input(raw)?, except, fwd).await,
-        JobKind::RoutingReload | JobKind::ConfigApply | JobKind::ConfigRollback => {
-            Err(JobsError::BadRequest(format!("{kind} is not a move")))
-        }
+        JobKind::RoutingReload
+        | JobKind::ConfigApply
+        | JobKind::ConfigRollback
+        | JobKind::DeployRollback => Err(JobsError::BadRequest(format!("{kind} is not a move"))),
     }
 }
 

@@ -32,6 +32,8 @@ pub enum DeployError {
     Swarm(#[from] SwarmError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Audit(#[from] crate::action::ActionError),
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +116,7 @@ type Observed = (ServiceView, SpecSummary, bollard::models::ServiceSpec);
 
 struct Inner {
     swarm: Arc<dyn Swarm>,
+    actions: crate::action::Actions,
     history: History,
     settings: DeploySettings,
     snapshot: watch::Sender<Arc<Snapshot>>,
@@ -133,7 +136,7 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn sha256_of(spec: &bollard::models::ServiceSpec) -> String {
+pub(super) fn sha256_of(spec: &bollard::models::ServiceSpec) -> String {
     use sha2::Digest;
     let v = serde_json::to_value(spec).unwrap_or_default();
     let text = model::config::canonical_json(&v);
@@ -159,11 +162,13 @@ impl Deployments {
     pub fn new(
         swarm: Arc<dyn Swarm>,
         store: Arc<dyn crate::store::Substrate>,
+        actions: crate::action::Actions,
         settings: DeploySettings,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 swarm,
+                actions,
                 history: History::new(store),
                 settings,
                 snapshot: watch::channel(Arc::new(Snapshot::default())).0,
@@ -247,16 +252,27 @@ impl Deployments {
             }
         }
         for (view, sum, spec) in raw {
+            // A spec a rollback job applied carries its job and principal.
+            let job = sum
+                .labels
+                .get(model::deploy::JOB_LABEL)
+                .and_then(|j| model::JobId::parse(j).ok());
             let record = SpecRecord {
                 seq: 0,
                 service: view.name.clone(),
                 service_id: view.id.clone(),
                 spec_version: view.spec_version,
                 recorded_ms: services.observed_ms,
-                source: SpecSource::Observed,
+                source: if job.is_some() {
+                    SpecSource::Applied
+                } else {
+                    SpecSource::Observed
+                },
                 update_state: view.update.as_ref().map(|u| u.state),
-                by: None,
-                job: None,
+                by: job
+                    .as_ref()
+                    .and_then(|_| sum.labels.get(model::deploy::BY_LABEL).cloned()),
+                job,
                 spec_sha256: sha256_of(&spec),
                 summary: sum,
             };
@@ -391,6 +407,7 @@ impl Deployments {
         Ok(ServiceDetail {
             tasks: snap.tasks.get(&view.id).cloned().unwrap_or_default(),
             history: self.inner.history.list(name, HISTORY_SHOWN).await?,
+            pin: self.inner.history.pin(name).await?,
             service: view,
             spec,
             observed_ms: snap.observed_ms,
@@ -447,5 +464,39 @@ impl Deployments {
             from: from.record,
             to: to.record,
         })
+    }
+
+    /// Lifts a rollback's pin, audited (`deploy.unpin`) with its reason.
+    pub async fn unpin(
+        &self,
+        caller: &crate::identity::Caller,
+        name: &ServiceName,
+        reason: &str,
+    ) -> Result<(), DeployError> {
+        let history = self.inner.history.clone();
+        let Some(pin) = history.pin(name).await? else {
+            return Err(DeployError::NotFound(format!("{name} is not pinned")));
+        };
+        let plan = crate::action::Plan::new(caller, "deploy.unpin", format!("service:{name}"))
+            .with_reason(reason)?;
+        let n = name.clone();
+        let r = self
+            .inner
+            .actions
+            .run(plan, async move {
+                let r = history.set_pin(&n, None).await;
+                crate::action::Done::new(
+                    if r.is_ok() {
+                        model::audit::Outcome::Succeeded
+                    } else {
+                        model::audit::Outcome::Failed
+                    },
+                    r,
+                )
+            })
+            .await?;
+        r?;
+        tracing::info!(service = %name, job = %pin.job, "deploy pin lifted");
+        Ok(())
     }
 }

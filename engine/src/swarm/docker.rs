@@ -221,6 +221,16 @@ impl Swarm for DockerSwarm {
             .map_err(map_err)
     }
 
+    async fn image_present(&self, image: &str) -> Result<bool, SwarmError> {
+        match self.client().await?.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) => match map_err(e) {
+                SwarmError::NotFound(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn update_service(
         &self,
         id: &str,

@@ -6,7 +6,7 @@
 
 use crate::store::{BucketOptions, Key, KeyPrefix, Kv, StoreError, Substrate};
 use bollard::models::ServiceSpec;
-use model::deploy::{ServiceName, SpecRecord};
+use model::deploy::{Pin, ServiceName, SpecRecord};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -38,6 +38,10 @@ fn token(s: &ServiceName) -> String {
 
 fn key(s: &ServiceName, seq: u64) -> Result<Key, StoreError> {
     Key::parse(&format!("spec.{}.{seq:010}", token(s)))
+}
+
+fn pin_key(s: &ServiceName) -> Result<Key, StoreError> {
+    Key::parse(&format!("pin.{}", token(s)))
 }
 
 fn prefix(s: &ServiceName) -> Result<KeyPrefix, StoreError> {
@@ -149,6 +153,30 @@ impl History {
                 Err(StoreError::AlreadyExists | StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    pub async fn pin(&self, s: &ServiceName) -> Result<Option<Pin>, StoreError> {
+        let Some(e) = self.kv().await?.get(&pin_key(s)?).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&e.value)
+            .map(Some)
+            .map_err(|e| StoreError::Decode(format!("{BUCKET}: {e}")))
+    }
+
+    /// Pins (`Some`) or unpins (`None`) a service.
+    pub async fn set_pin(&self, s: &ServiceName, pin: Option<&Pin>) -> Result<(), StoreError> {
+        let kv = self.kv().await?;
+        match pin {
+            Some(p) => {
+                let v = serde_json::to_vec(p).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                kv.put(&pin_key(s)?, v.into()).await.map(|_| ())
+            }
+            None => match kv.delete(&pin_key(s)?, None).await {
+                Ok(()) | Err(StoreError::NotFound) => Ok(()),
+                Err(e) => Err(e),
+            },
         }
     }
 

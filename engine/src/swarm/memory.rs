@@ -25,6 +25,10 @@ struct State {
     /// Every update call that reached the daemon: (service id, version sent).
     updates: Vec<(String, u64)>,
     down: bool,
+    /// Updates complete at once, with every replica running the new image.
+    converge: bool,
+    /// Images the "engine" does not have (all others it has).
+    missing_images: std::collections::BTreeSet<String>,
 }
 
 pub struct MemorySwarm {
@@ -165,6 +169,21 @@ impl MemorySwarm {
         self.lock().nodes = nodes;
     }
 
+    pub fn set_image_missing(&self, image: &str, missing: bool) {
+        let mut st = self.lock();
+        if missing {
+            st.missing_images.insert(image.to_owned());
+        } else {
+            st.missing_images.remove(image);
+        }
+    }
+
+    /// Makes updates complete at once: the update status `completed` and
+    /// one running task per replica of the new image (a healthy deploy).
+    pub fn set_converge(&self, on: bool) {
+        self.lock().converge = on;
+    }
+
     /// Makes every call fail as an unreachable daemon does.
     pub fn set_down(&self, down: bool) {
         self.lock().down = down;
@@ -227,6 +246,10 @@ impl Swarm for MemorySwarm {
         Ok(self.up()?.nodes.clone())
     }
 
+    async fn image_present(&self, image: &str) -> Result<bool, SwarmError> {
+        Ok(!self.up()?.missing_images.contains(image))
+    }
+
     async fn update_service(
         &self,
         id: &str,
@@ -238,6 +261,7 @@ impl Swarm for MemorySwarm {
             st.updates.push((id.to_owned(), version));
             st.version += 1;
             let next = st.version;
+            let converge = st.converge;
             let svc = st
                 .services
                 .get_mut(id)
@@ -251,11 +275,44 @@ impl Swarm for MemorySwarm {
             svc.spec = Some(spec);
             svc.version = Some(ObjectVersion { index: Some(next) });
             svc.update_status = Some(ServiceUpdateStatus {
-                state: Some(ServiceUpdateStatusStateEnum::UPDATING),
+                state: Some(if converge {
+                    ServiceUpdateStatusStateEnum::COMPLETED
+                } else {
+                    ServiceUpdateStatusStateEnum::UPDATING
+                }),
                 ..Default::default()
             });
             svc.clone()
         };
+        if self.lock().converge {
+            let replicas = svc
+                .spec
+                .as_ref()
+                .and_then(|s| s.mode.as_ref())
+                .and_then(|m| m.replicated.as_ref())
+                .and_then(|r| r.replicas)
+                .unwrap_or(1);
+            let image = svc
+                .spec
+                .as_ref()
+                .and_then(|s| s.task_template.clone())
+                .unwrap_or_default();
+            let tasks = (0..replicas)
+                .map(|n| Task {
+                    id: Some(format!("{id}-v{version}-{n}")),
+                    service_id: Some(id.to_owned()),
+                    slot: Some(n + 1),
+                    desired_state: Some(bollard::models::TaskState::RUNNING),
+                    spec: Some(image.clone()),
+                    status: Some(bollard::models::TaskStatus {
+                        state: Some(bollard::models::TaskState::RUNNING),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect();
+            self.set_tasks(id, tasks);
+        }
         self.emit("update", &svc, Some(UpdateState::Updating));
         Ok(())
     }

@@ -9,12 +9,14 @@ mod docker;
 mod history;
 mod memory;
 mod normalize;
+mod rollback;
 
 pub use deployments::{DeployError, DeploySettings, Deployments, Snapshot};
 pub use docker::{DockerSwarm, SwarmConnect, MIN_API_VERSION};
 pub use history::History;
 pub use memory::MemorySwarm;
 pub use normalize::{node_view, service_view, summary, task_view};
+pub use rollback::{workflow, RollbackSettings};
 
 use async_trait::async_trait;
 use bollard::models::{Node, Service, ServiceSpec, Task};
@@ -72,6 +74,9 @@ pub trait Swarm: Send + Sync {
     /// Tasks of one service, or of all.
     async fn tasks(&self, service_id: Option<&str>) -> Result<Vec<Task>, SwarmError>;
     async fn nodes(&self) -> Result<Vec<Node>, SwarmError>;
+    /// Whether the manager's engine has the image (a rollback's gate; the
+    /// Engine API of a manager cannot see the other nodes' images).
+    async fn image_present(&self, image: &str) -> Result<bool, SwarmError>;
     /// Replaces a service's spec, fenced by the `Version.Index` the caller
     /// read: a service changed meanwhile is a `Conflict`.
     async fn update_service(

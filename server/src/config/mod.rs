@@ -163,6 +163,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("swarm", "tls_key_file", Kind::Str),
     ("swarm", "timeout_secs", Kind::Int),
     ("swarm", "poll_ms", Kind::Int),
+    ("swarm", "update_timeout_secs", Kind::Int),
 ];
 
 /// `CONTROL_*` variables that are not config keys: the config file path,
@@ -287,6 +288,7 @@ impl Config {
             ("moves.error_window_ms", self.moves.error_window_ms),
             ("swarm.timeout_secs", self.swarm.timeout_secs),
             ("swarm.poll_ms", self.swarm.poll_ms),
+            ("swarm.update_timeout_secs", self.swarm.update_timeout_secs),
         ] {
             if v == 0 {
                 return Err(ConfigError::Invalid {

@@ -29,6 +29,9 @@ pub struct SwarmConfig {
     pub timeout_secs: u64,
     /// How often tasks are re-read (the daemon has no task events).
     pub poll_ms: u64,
+    /// How long a rollback waits for the daemon to finish its update and
+    /// for the tasks and instances to come up.
+    pub update_timeout_secs: u64,
 }
 
 impl Default for SwarmConfig {
@@ -42,6 +45,7 @@ impl Default for SwarmConfig {
             tls_key_file: None,
             timeout_secs: 10,
             poll_ms: 2_000,
+            update_timeout_secs: 300,
         }
     }
 }
