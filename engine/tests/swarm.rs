@@ -176,8 +176,8 @@ async fn a_real_swarm_is_observed_with_its_deploys_and_automatic_rollbacks() {
     );
     let d = Deployments::new(
         swarm.clone(),
-        store,
-        actions,
+        store.clone(),
+        actions.clone(),
         DeploySettings {
             poll: Duration::from_millis(500),
             fingerprint_key: b"swarm-test".to_vec(),
@@ -346,6 +346,119 @@ async fn a_real_swarm_is_observed_with_its_deploys_and_automatic_rollbacks() {
                 && l.contains("outcome=\"rolled_back\"")),
         "{m}"
     );
+    // An operator rolls back to version 1 through the job engine.
+    let jobs = engine::jobs::Jobs::new(
+        store.clone(),
+        actions.clone(),
+        vec![engine::swarm::workflow(
+            d.clone(),
+            None,
+            engine::swarm::RollbackSettings {
+                update_timeout: Duration::from_secs(120),
+                poll: Duration::from_millis(250),
+            },
+        )],
+        engine::jobs::JobSettings::default(),
+    );
+    jobs.start();
+    let v1 = h.items.last().unwrap().seq;
+    let input = serde_json::json!({ "service": name, "to_seq": v1 });
+    let op = caller();
+    let plan = jobs
+        .plan(&op, model::jobs::JobKind::DeployRollback, &input)
+        .await
+        .unwrap();
+    assert!(!plan.blocked, "{:#?}", plan.gates);
+    assert!(plan
+        .deploy
+        .as_ref()
+        .unwrap()
+        .changes
+        .iter()
+        .any(|c| c.field == "image.tag" && c.to.as_deref() == Some("1")));
+    let create = |key: &'static str, reason: &str, hash: String| {
+        let (jobs, op, input) = (jobs.clone(), op.clone(), input.clone());
+        let reason = reason.to_owned();
+        async move {
+            jobs.create(
+                &op,
+                model::jobs::JobKind::DeployRollback,
+                engine::jobs::CreateRequest {
+                    idempotency_key: Some(key),
+                    method: "POST",
+                    route: "/admin/v1/jobs/deploy.rollback",
+                    body: model::jobs::CreateJob {
+                        reason,
+                        input,
+                        plan_hash: Some(hash),
+                    },
+                },
+            )
+            .await
+        }
+    };
+    let created = create(
+        "\"swarm-rollback\"",
+        "version 2 misbehaves",
+        plan.hash.clone(),
+    )
+    .await
+    .unwrap();
+    let start = std::time::Instant::now();
+    let job = loop {
+        let j = jobs.get(&created.job_id).await.unwrap();
+        if j.state.is_terminal() {
+            break j;
+        }
+        assert!(start.elapsed() < Duration::from_secs(180), "{j:#?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(job.state, model::jobs::JobState::Succeeded, "{job:#?}");
+    until(
+        &mut rx,
+        "two tasks of version 1 after the rollback",
+        60,
+        |s| {
+            s.services.get(&sname).is_some_and(|(v, _)| {
+                v.image_ref.tag.as_deref() == Some("1") && v.replicas_running == 2
+            })
+        },
+    )
+    .await;
+    d.refresh().await.unwrap();
+    let detail = d.service(&sname).await.unwrap();
+    assert_eq!(detail.history[0].source, model::deploy::SpecSource::Applied);
+    assert_eq!(detail.history[0].job.as_ref(), Some(&created.job_id));
+    assert_eq!(detail.pin.as_ref().map(|p| p.seq), Some(v1));
+    // The plan read before the rollback is stale now: refused, nothing runs.
+    let again = create("\"swarm-rollback-2\"", "again", plan.hash).await;
+    assert!(
+        matches!(again, Err(engine::jobs::JobsError::PlanStale)),
+        "{:?}",
+        again.map(|c| c.job_id)
+    );
+}
+
+fn caller() -> engine::identity::Caller {
+    use engine::identity::{AccessToken, Caller, Identity};
+    Caller {
+        identity: Some(Arc::new(Identity {
+            principal: engine::token::Principal {
+                sub: "u-op".into(),
+                session_id: "s-op".into(),
+            },
+            username: "op".into(),
+            display_name: "op".into(),
+            roles: vec!["operator".into()],
+            grants: model::rights::Grants(vec!["control.*".into()]),
+            token: AccessToken::new("t"),
+        })),
+        request_id: "req_0123".into(),
+        correlation_id: "cor_0123".into(),
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+        tenant: None,
+    }
 }
 
 #[tokio::test]
