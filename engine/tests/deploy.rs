@@ -104,6 +104,7 @@ fn deployments(w: &World) -> Deployments {
         DeploySettings {
             poll: Duration::from_millis(50),
             fingerprint_key: b"deploy-test-fingerprint-key".to_vec(),
+            grafana: None,
         },
     )
 }
@@ -379,6 +380,7 @@ async fn an_event_makes_the_observer_look_now() {
         DeploySettings {
             poll: Duration::from_secs(3600),
             fingerprint_key: vec![1],
+            grafana: None,
         },
     );
     let mut rx = d.subscribe();
@@ -630,4 +632,135 @@ async fn a_stale_or_gated_rollback_changes_nothing() {
     assert_eq!(e.client_view().code, model::ErrorCode::NotFound);
     assert!(w.swarm.updates().is_empty(), "nothing reached the daemon");
     drop(d);
+}
+
+/// What the stand-in saw: the Authorization header and the JSON body.
+type Seen = Arc<std::sync::Mutex<Vec<(Option<String>, serde_json::Value)>>>;
+
+/// A Grafana stand-in that records `POST /api/annotations` as Grafana's
+/// HTTP API documents it, failing the first `fail` requests.
+async fn recording_grafana(fail: usize) -> (String, Seen) {
+    use axum::http::{HeaderMap, StatusCode};
+    let seen: Seen = Arc::default();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (s, c) = (seen.clone(), calls.clone());
+    let app = axum::Router::new().route(
+        "/api/annotations",
+        axum::routing::post(move |h: HeaderMap, body: axum::body::Bytes| {
+            let (s, c) = (s.clone(), c.clone());
+            async move {
+                if c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < fail {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, "{}".to_owned());
+                }
+                let auth = h
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                s.lock()
+                    .unwrap()
+                    .push((auth, serde_json::from_slice(&body).unwrap()));
+                (
+                    StatusCode::OK,
+                    r#"{"id":1,"message":"Annotation added"}"#.to_owned(),
+                )
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_events_become_grafana_annotations_retried_and_counted() {
+    let w = world().await;
+    let (url, seen) = recording_grafana(2).await;
+    let d = Deployments::new(
+        w.swarm.clone(),
+        w.store.clone(),
+        actions(&w.store),
+        DeploySettings {
+            poll: Duration::from_millis(50),
+            fingerprint_key: vec![1],
+            grafana: Some(
+                engine::swarm::Grafana::new(&url, "glsa_token".into(), Some("ops".into())).unwrap(),
+            ),
+        },
+    );
+    let id = w.swarm.create(spec("cl_gateway", "cl/gateway:1.1", &[], 1));
+    d.refresh().await.unwrap();
+    w.swarm.set_update_state(&id, UpdateState::Updating, "");
+    d.refresh().await.unwrap();
+    let start = std::time::Instant::now();
+    while seen.lock().unwrap().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "no annotation");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (auth, body) = seen.lock().unwrap()[0].clone();
+    assert_eq!(auth.as_deref(), Some("Bearer glsa_token"));
+    // Exactly Grafana's documented body: dashboardUID, time (ms), tags, text.
+    let obj = body.as_object().unwrap();
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, vec!["dashboardUID", "tags", "text", "time"]);
+    assert_eq!(body["dashboardUID"], "ops");
+    assert!(body["time"].as_u64().unwrap() > 1_700_000_000_000);
+    assert_eq!(
+        body["tags"],
+        serde_json::json!([
+            "deploy",
+            "service:cl_gateway",
+            "version:1.1",
+            "outcome:started",
+            "stack:cl"
+        ])
+    );
+    assert_eq!(body["text"], "cl_gateway started: cl/gateway:1.1");
+    let start = std::time::Instant::now();
+    while !d
+        .render_metrics()
+        .contains("control_deploy_annotations_total{outcome=\"written\"} 1")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{}",
+            d.render_metrics()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A Grafana that is down never holds up observation: counted as failed.
+    let d2 = Deployments::new(
+        w.swarm.clone(),
+        w.store.clone(),
+        actions(&w.store),
+        DeploySettings {
+            poll: Duration::from_millis(50),
+            fingerprint_key: vec![1],
+            grafana: Some(
+                engine::swarm::Grafana::new("http://127.0.0.1:9", "t".into(), None).unwrap(),
+            ),
+        },
+    );
+    d2.refresh().await.unwrap();
+    let t = std::time::Instant::now();
+    w.swarm
+        .set_update_state(&id, UpdateState::Completed, "done");
+    d2.refresh().await.unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "refresh waited for Grafana"
+    );
+    let start = std::time::Instant::now();
+    while !d2
+        .render_metrics()
+        .contains("control_deploy_annotations_total{outcome=\"failed\"} 1")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "{}",
+            d2.render_metrics()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

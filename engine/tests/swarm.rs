@@ -181,6 +181,7 @@ async fn a_real_swarm_is_observed_with_its_deploys_and_automatic_rollbacks() {
         DeploySettings {
             poll: Duration::from_millis(500),
             fingerprint_key: b"swarm-test".to_vec(),
+            grafana: None,
         },
     );
     let mut rx = d.subscribe();

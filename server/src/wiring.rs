@@ -270,6 +270,14 @@ fn build_deployments(
         .swarm
         .connect()
         .map_err(|(key, reason)| StartError::Config(format!("{key}: {reason}")))?;
+    let g = &config.grafana;
+    let grafana = match (&g.url, &g.token) {
+        (Some(url), Some(token)) => Some(
+            engine::swarm::Grafana::new(url, token.expose().to_owned(), g.dashboard_uid.clone())
+                .map_err(|e| StartError::Config(format!("grafana.url: {e}")))?,
+        ),
+        _ => None,
+    };
     Ok(engine::swarm::Deployments::new(
         Arc::new(engine::swarm::DockerSwarm::lazy(
             how,
@@ -280,6 +288,7 @@ fn build_deployments(
         engine::swarm::DeploySettings {
             poll: Duration::from_millis(config.swarm.poll_ms),
             fingerprint_key: engine::swarm::fingerprint_key(audit_key),
+            grafana,
         },
     ))
 }

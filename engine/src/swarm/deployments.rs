@@ -42,6 +42,8 @@ pub struct DeploySettings {
     pub poll: Duration,
     /// Keys the fingerprints of secret-looking environment values.
     pub fingerprint_key: Vec<u8>,
+    /// Deploy markers, when a Grafana is configured.
+    pub grafana: Option<super::annotations::Grafana>,
 }
 
 /// One level-based read of the daemon.
@@ -67,9 +69,15 @@ struct EventLabels {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
 struct Metrics {
     registry: Mutex<Registry>,
     deploy_events: Family<EventLabels, Counter>,
+    annotations: Family<OutcomeLabel, Counter>,
     refresh_seconds: Histogram,
     refresh_errors: Counter,
     recorded: Counter,
@@ -80,6 +88,7 @@ impl Metrics {
         let m = Self {
             registry: Mutex::new(Registry::default()),
             deploy_events: Family::default(),
+            annotations: Family::default(),
             refresh_seconds: Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
             refresh_errors: Counter::default(),
             recorded: Counter::default(),
@@ -90,6 +99,11 @@ impl Metrics {
                 "control_deploy_events",
                 "Deploys observed on Swarm, by stack, service, version and outcome (started, completed, paused, rollback_started, rollback_paused, rolled_back)",
                 m.deploy_events.clone(),
+            );
+            r.register(
+                "control_deploy_annotations",
+                "Deploy annotations written to Grafana (outcome written, or failed after its retries)",
+                m.annotations.clone(),
             );
             r.register(
                 "control_swarm_refresh_duration_seconds",
@@ -113,6 +127,14 @@ impl Metrics {
 
 /// A service as read, with the full spec its history record keeps.
 type Observed = (ServiceView, SpecSummary, bollard::models::ServiceSpec);
+
+/// What the observer saw happen to a service's update.
+struct DeployEvent<'a> {
+    view: &'a ServiceView,
+    sum: &'a SpecSummary,
+    outcome: &'static str,
+    at_ms: u64,
+}
 
 struct Inner {
     swarm: Arc<dyn Swarm>,
@@ -228,27 +250,20 @@ impl Deployments {
             }
         };
         let prev = self.inner.snapshot.borrow().clone();
-        for (name, (view, _)) in &services.services {
+        for (name, (view, sum)) in &services.services {
             let before = prev
                 .services
                 .get(name)
                 .and_then(|(v, _)| v.update.as_ref().map(|u| u.state));
-            let after = view.update.as_ref().map(|u| u.state);
-            if prev.loaded && after.is_some() && after != before {
-                self.inner
-                    .metrics
-                    .deploy_events
-                    .get_or_create(&EventLabels {
-                        stack: view.stack.clone().unwrap_or_default(),
-                        service: name.to_string(),
-                        version: view
-                            .version
-                            .clone()
-                            .or_else(|| view.image_ref.tag.clone())
-                            .unwrap_or_default(),
-                        outcome: outcome(after.unwrap_or(UpdateState::Updating)).into(),
-                    })
-                    .inc();
+            if let (true, Some(after)) = (prev.loaded, view.update.as_ref().map(|u| u.state)) {
+                if Some(after) != before {
+                    self.deploy_event(DeployEvent {
+                        view,
+                        sum,
+                        outcome: outcome(after),
+                        at_ms: services.observed_ms,
+                    });
+                }
             }
         }
         for (view, sum, spec) in raw {
@@ -324,6 +339,66 @@ impl Deployments {
         }
         snap.tasks = by_service;
         Ok((snap, raw))
+    }
+
+    /// Counts a deploy event and writes its Grafana annotation in the
+    /// background (never holding up observation).
+    fn deploy_event(&self, e: DeployEvent<'_>) {
+        let version = e
+            .view
+            .version
+            .clone()
+            .or_else(|| e.view.image_ref.tag.clone())
+            .unwrap_or_default();
+        let stack = e.view.stack.clone().unwrap_or_default();
+        self.inner
+            .metrics
+            .deploy_events
+            .get_or_create(&EventLabels {
+                stack: stack.clone(),
+                service: e.view.name.to_string(),
+                version: version.clone(),
+                outcome: e.outcome.into(),
+            })
+            .inc();
+        let Some(grafana) = self.inner.settings.grafana.clone() else {
+            return;
+        };
+        let job = e.sum.labels.get(model::deploy::JOB_LABEL).cloned();
+        let mut tags = vec![
+            "deploy".to_owned(),
+            format!("service:{}", e.view.name),
+            format!("version:{version}"),
+            format!("outcome:{}", e.outcome),
+        ];
+        if !stack.is_empty() {
+            tags.push(format!("stack:{stack}"));
+        }
+        if let Some(j) = &job {
+            tags.push(format!("job:{j}"));
+        }
+        let mut text = format!("{} {}: {}", e.view.name, e.outcome, e.view.image);
+        if let Some(j) = &job {
+            text.push_str(&format!(" (job {j})"));
+        }
+        let a = grafana.annotation(e.at_ms, tags, text);
+        let me = self.clone();
+        tokio::spawn(async move {
+            let outcome = match grafana.write(&a).await {
+                Ok(()) => "written",
+                Err(err) => {
+                    tracing::warn!(error = %err, service = %a.tags[1], "deploy annotation not written");
+                    "failed"
+                }
+            };
+            me.inner
+                .metrics
+                .annotations
+                .get_or_create(&OutcomeLabel {
+                    outcome: outcome.into(),
+                })
+                .inc();
+        });
     }
 
     /// Observes until the process ends: daemon events are a hint to look

@@ -4,6 +4,7 @@
 //! everything above it; the `Deployments` facade both doors call
 //! (observation, deploy history, "what changed", deploy events).
 
+mod annotations;
 mod deployments;
 mod docker;
 mod history;
@@ -11,6 +12,7 @@ mod memory;
 mod normalize;
 mod rollback;
 
+pub use annotations::{Annotation, Grafana};
 pub use deployments::{DeployError, DeploySettings, Deployments, Snapshot};
 pub use docker::{DockerSwarm, SwarmConnect, MIN_API_VERSION};
 pub use history::History;

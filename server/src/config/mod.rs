@@ -6,6 +6,7 @@
 mod audit;
 mod auth;
 mod fleet;
+mod grafana;
 mod jobs;
 mod moves;
 mod registry;
@@ -16,6 +17,7 @@ mod swarm;
 pub use audit::AuditConfig;
 pub use auth::AuthConfig;
 pub use fleet::{FleetConfig, FleetSource};
+pub use grafana::GrafanaConfig;
 pub use jobs::JobsConfig;
 pub use moves::{GatesConfig, MovesConfig};
 pub use registry::RegistryConfig;
@@ -84,6 +86,7 @@ pub struct Config {
     pub gates: GatesConfig,
     pub config: RegistryConfig,
     pub swarm: SwarmConfig,
+    pub grafana: GrafanaConfig,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -164,6 +167,9 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("swarm", "timeout_secs", Kind::Int),
     ("swarm", "poll_ms", Kind::Int),
     ("swarm", "update_timeout_secs", Kind::Int),
+    ("grafana", "url", Kind::Str),
+    ("grafana", "token", Kind::Str),
+    ("grafana", "dashboard_uid", Kind::Str),
 ];
 
 /// `CONTROL_*` variables that are not config keys: the config file path,
@@ -317,6 +323,12 @@ impl Config {
         self.swarm
             .connect()
             .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
+        if self.grafana.url.is_some() != self.grafana.token.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "grafana.token",
+                reason: "grafana.url and grafana.token go together".into(),
+            });
+        }
         if self.server.body_limit_bytes == 0 {
             return Err(ConfigError::Invalid {
                 key: "server.body_limit_bytes",

@@ -153,6 +153,11 @@ fn every_config_field_has_an_env_key() {
             dir: Some("/cfg".into()),
             ..Default::default()
         },
+        grafana: super::GrafanaConfig {
+            url: Some("http://grafana:3000".into()),
+            token: Some(Secret("g".into())),
+            dashboard_uid: Some("ops".into()),
+        },
         swarm: super::SwarmConfig {
             tls_addr: Some("tcp://m:2376".into()),
             tls_ca_file: Some("/ca.pem".into()),
