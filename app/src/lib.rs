@@ -1,6 +1,6 @@
 //! The Leptos UI, one folder per domain (`fleet`, `iam`, `audit`,
-//! `status`, `settings`): its pages, and in its `api` the server functions
-//! that form the BFF. `shell` is the frame around them, `ui` the primitives
+//! `deploy`, `status`, `settings`): its pages, and in its `api` the server
+//! functions that form the BFF. `shell` is the frame around them, `ui` the primitives
 //! they share, `support` the plumbing. Server-only code sits behind the
 //! `ssr` feature.
 //!
@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod fleet;
 pub mod iam;

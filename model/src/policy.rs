@@ -200,10 +200,18 @@ pub const CAPABILITIES: &[Capability] = &[
     cap("moves.plan", Authenticated).ui("/api/moves/plan"),
     cap("moves.create", Authenticated).ui("/api/moves/create"),
     // Deployments on Swarm (docs/deployments.md).
-    cap("deploy.services", Need(DeployRead)).rest("GET", "/deploy/services"),
-    cap("deploy.service", Need(DeployRead)).rest("GET", "/deploy/services/{service}"),
-    cap("deploy.history", Need(DeployRead)).rest("GET", "/deploy/services/{service}/history"),
-    cap("deploy.diff", Need(DeployRead)).rest("GET", "/deploy/services/{service}/diff"),
+    cap("deploy.services", Need(DeployRead))
+        .rest("GET", "/deploy/services")
+        .ui("/api/deploy/services"),
+    cap("deploy.service", Need(DeployRead))
+        .rest("GET", "/deploy/services/{service}")
+        .ui("/api/deploy/service"),
+    cap("deploy.history", Need(DeployRead))
+        .rest("GET", "/deploy/services/{service}/history")
+        .ui("/api/deploy/history"),
+    cap("deploy.diff", Need(DeployRead))
+        .rest("GET", "/deploy/services/{service}/diff")
+        .ui("/api/deploy/diff"),
     cap("deploy.unpin", Need(DeployRollback))
         .rest("POST", "/deploy/services/{service}/unpin")
         .audited("deploy.unpin"),

@@ -61,6 +61,7 @@ const DOMAINS: &[Domain] = &[
     crate::fleet::DOMAIN,
     crate::jobs::DOMAIN,
     crate::config::DOMAIN,
+    crate::deploy::DOMAIN,
     super::upcoming::DOMAIN,
     crate::audit::DOMAIN,
     crate::iam::DOMAIN,

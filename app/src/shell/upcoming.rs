@@ -5,12 +5,6 @@
 use model::rights::Right;
 
 crate::support::lazy::pages! {
-    page "/deployments" => placeholder {
-        title: "Deployments",
-        section: Change,
-        purpose: "Swarm services with their images, versions and rolling-update state; what changed, and guarded rollback.",
-        right: Some(Right::DeployRead),
-    },
     page "/drift" => placeholder {
         title: "Platform Drift",
         section: Change,

@@ -42,3 +42,11 @@ pub fn use_now() -> Signal<u64> {
         None => Signal::derive(wall_clock_ms),
     }
 }
+
+/// A count that steps every `period_ms` of the clock above: a resource
+/// keyed on it is read again at that period while its page is open. Only
+/// the browser's clock ticks, so the server renders once.
+pub fn use_period(period_ms: u64) -> Memo<u64> {
+    let now = use_now();
+    Memo::new(move |_| now.get() / period_ms.max(1))
+}

@@ -121,6 +121,45 @@ pub fn parse_datetime_local(s: &str) -> Option<u64> {
     })
 }
 
+/// An RFC 3339 time as the Docker Engine sends it
+/// (`2024-05-01T12:00:00.123456789Z`, or with a `±HH:MM` offset) in ms
+/// since the epoch; digits past the millisecond are cut. `None` when it
+/// is not such a time or before 1970.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (local, offset_min) = match s.strip_suffix(['Z', 'z']) {
+        Some(local) => (local, 0),
+        None => {
+            let cut = s.len().checked_sub(6)?;
+            let (local, off) = (s.get(..cut)?, s.get(cut..)?);
+            let sign = match off.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (h, m) = off[1..].split_once(':')?;
+            let (h, m) = (digits(h, 2)?, digits(m, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            (local, sign * i64::from(h * 60 + m))
+        }
+    };
+    let local = match local.split_once('.') {
+        Some((whole, frac)) if !frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{whole}.{}", &frac[..frac.len().min(3)])
+        }
+        Some(_) => return None,
+        None => local.to_owned(),
+    };
+    // RFC 3339 always has seconds; `parse_datetime_local` also takes none.
+    if local.split(':').count() != 3 {
+        return None;
+    }
+    let ms = i64::try_from(parse_datetime_local(&local)?).ok()? - offset_min * 60_000;
+    u64::try_from(ms).ok()
+}
+
 /// The `datetime-local` value showing `ms` (UTC), seconds only when set.
 pub fn to_datetime_local(ms: u64) -> String {
     let s = format_ms(ms).replacen(' ', "T", 1);
@@ -221,6 +260,40 @@ mod tests {
             "+023-11-14T22:13",
         ] {
             assert_eq!(parse_datetime_local(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parses_engine_times_with_nanoseconds_and_offsets() {
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20.123456789Z"),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-15T00:13:20.5+02:00"),
+            Some(1_700_000_000_500)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T21:13:20-01:00"),
+            Some(1_700_000_000_000)
+        );
+        for bad in [
+            "",
+            "2023-11-14T22:13:20",
+            "2023-11-14T22:13Z",
+            "2023-11-14T22:13:20.Z",
+            "2023-11-14T22:13:20.1x3Z",
+            "2023-11-14T22:13:20+2:00",
+            "2023-11-14T22:13:20+24:00",
+            "0001-01-01T00:00:00Z",
+            "1970-01-01T00:30:00+01:00",
+            "2023-11-14T22:13:2€Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
         }
     }
 

@@ -17,6 +17,6 @@ pub use primitives::{
 };
 pub use reason_dialog::ReasonDialog;
 pub use sparkline::Sparkline;
-pub use table::{sort_and_page, Cell, Column, DataTable, Sort, SortDir};
+pub use table::{sort_and_page, Cell, Column, DataTable, Pager, Sort, SortDir};
 pub use time::Time;
 pub use toast::{provide_toasts, use_toasts, ToastRegion, Toasts};

@@ -171,17 +171,24 @@ pub fn copy_to_clipboard(text: &str) {
     let _ = text;
 }
 
-/// An id with its kind and a copy button.
+/// An id with its kind and a copy button. A long id (a digest) may be
+/// `shown` shortened: the whole value is then its title, and is what the
+/// button copies.
 #[component]
-pub fn IdChip(#[prop(into)] kind: String, #[prop(into)] value: String) -> impl IntoView {
+pub fn IdChip(
+    #[prop(into)] kind: String,
+    #[prop(into)] value: String,
+    #[prop(into, optional)] shown: Option<String>,
+) -> impl IntoView {
     let toasts = super::use_toasts();
     let copy_label = format!("Copy {kind}");
     let v = value.clone();
     let k = kind.clone();
+    let title = shown.is_some().then(|| value.clone());
     view! {
         <span class="id-chip" data-kind=kind.clone()>
             <span class="id-kind">{kind.clone()}</span>
-            <code class="id-value">{value}</code>
+            <code class="id-value" title=title>{shown.unwrap_or(value)}</code>
             <button
                 type="button"
                 class="id-copy"

@@ -97,7 +97,6 @@ pub fn DataTable(
     page: RwSignal<usize>,
     page_size: usize,
 ) -> impl IntoView {
-    let pages = move || total.get().div_ceil(page_size).max(1);
     let header = columns
         .into_iter()
         .enumerate()
@@ -168,6 +167,20 @@ pub fn DataTable(
                 </tbody>
             </table>
         </div>
+        <Pager total=total page=page page_size=page_size />
+    }
+}
+
+/// The paging footer of a table: the row count, the page, Previous and
+/// Next. The parent owns the page (server-side paging refetches on it).
+#[component]
+pub fn Pager(
+    #[prop(into)] total: Signal<usize>,
+    page: RwSignal<usize>,
+    page_size: usize,
+) -> impl IntoView {
+    let pages = move || total.get().div_ceil(page_size.max(1)).max(1);
+    view! {
         <div class="table-footer">
                 <span>{move || format!("{} rows · page {} of {}", total.get(), page.get() + 1, pages())}</span>
                 <Button kind=super::ButtonKind::Secondary disabled=Signal::derive(move || page.get() == 0) on_click=move |_| page.update(|p| *p = p.saturating_sub(1))>

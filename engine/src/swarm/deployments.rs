@@ -55,6 +55,8 @@ pub struct Snapshot {
     /// By service id, newest first.
     pub tasks: BTreeMap<String, Vec<TaskView>>,
     pub nodes: Vec<NodeView>,
+    /// When the nodes were read.
+    pub nodes_ms: u64,
     /// Why the last read failed, if it did (the snapshot is the last good one).
     pub error: Option<String>,
     /// Has a read ever succeeded?
@@ -125,6 +127,8 @@ impl Metrics {
     }
 }
 
+const NODES_EVERY_MS: u64 = 30_000;
+
 /// A service as read, with the full spec its history record keeps.
 type Observed = (ServiceView, SpecSummary, bollard::models::ServiceSpec);
 
@@ -145,6 +149,10 @@ struct Inner {
     metrics: Metrics,
     /// Serialises refreshes: one read of the daemon at a time.
     refreshing: tokio::sync::Mutex<()>,
+    /// Per service, the (service id, spec sha256) this replica last found
+    /// recorded: an unchanged spec costs no store read. Another replica's
+    /// newer record is found as soon as the spec differs from this.
+    recorded: Mutex<std::collections::HashMap<ServiceName, (String, String)>>,
 }
 
 #[derive(Clone)]
@@ -196,6 +204,7 @@ impl Deployments {
                 snapshot: watch::channel(Arc::new(Snapshot::default())).0,
                 metrics: Metrics::new(),
                 refreshing: tokio::sync::Mutex::new(()),
+                recorded: Mutex::new(std::collections::HashMap::new()),
             }),
         }
     }
@@ -291,11 +300,28 @@ impl Deployments {
                 spec_sha256: sha256_of(&spec),
                 summary: sum,
             };
+            let known = (record.service_id.clone(), record.spec_sha256.clone());
+            let cached = self
+                .inner
+                .recorded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&view.name)
+                == Some(&known);
+            if cached {
+                continue;
+            }
             match self.inner.history.record(record, spec).await {
-                Ok(Some(_)) => {
-                    self.inner.metrics.recorded.inc();
+                Ok(new) => {
+                    if new.is_some() {
+                        self.inner.metrics.recorded.inc();
+                    }
+                    self.inner
+                        .recorded
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(view.name.clone(), known);
                 }
-                Ok(None) => {}
                 // Observation goes on; the next refresh records it.
                 Err(e) => {
                     tracing::warn!(error = %e, service = %view.name, "deploy history not recorded")
@@ -309,8 +335,21 @@ impl Deployments {
 
     async fn read(&self) -> Result<(Snapshot, Vec<Observed>), SwarmError> {
         let swarm = &self.inner.swarm;
+        // Nodes change rarely: re-read them every NODES_EVERY_MS only.
+        let (prev_nodes, nodes_ms) = {
+            let p = self.inner.snapshot.borrow();
+            (p.nodes.clone(), p.nodes_ms)
+        };
+        let stale_nodes = now_ms().saturating_sub(nodes_ms) >= NODES_EVERY_MS;
+        let read_nodes = async {
+            if stale_nodes {
+                swarm.nodes().await.map(Some)
+            } else {
+                Ok(None)
+            }
+        };
         let (services, tasks, nodes) =
-            tokio::try_join!(swarm.services(), swarm.tasks(None), swarm.nodes())?;
+            tokio::try_join!(swarm.services(), swarm.tasks(None), read_nodes)?;
         let now = now_ms();
         let mut by_service: BTreeMap<String, Vec<TaskView>> = BTreeMap::new();
         for t in tasks.iter().filter_map(task_view) {
@@ -322,7 +361,11 @@ impl Deployments {
         let key = &self.inner.settings.fingerprint_key;
         let mut snap = Snapshot {
             observed_ms: now,
-            nodes: nodes.iter().filter_map(node_view).collect(),
+            nodes: match &nodes {
+                Some(n) => n.iter().filter_map(node_view).collect(),
+                None => prev_nodes,
+            },
+            nodes_ms: if nodes.is_some() { now } else { nodes_ms },
             loaded: true,
             ..Snapshot::default()
         };
@@ -407,10 +450,12 @@ impl Deployments {
         let me = self.clone();
         tokio::spawn(async move {
             loop {
+                let since = now_ms();
                 if let Err(e) = me.refresh().await {
                     tracing::warn!(error = %e, "swarm not observed; retrying");
                 }
-                let mut events = me.inner.swarm.events();
+                // Events since the read began: none falls between the two.
+                let mut events = me.inner.swarm.events(since);
                 let poll = me.inner.settings.poll;
                 // An event or the poll's timeout: re-read now (level-based).
                 // The event stream ended or failed: re-open it.
@@ -421,7 +466,7 @@ impl Deployments {
                         break;
                     }
                 }
-                tokio::time::sleep(poll).await;
+                tokio::time::sleep(poll.min(Duration::from_secs(1))).await;
             }
         })
     }

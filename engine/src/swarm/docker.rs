@@ -255,7 +255,7 @@ impl Swarm for DockerSwarm {
             .map_err(map_err)
     }
 
-    fn events(&self) -> BoxStream<'static, Result<SwarmEvent, SwarmError>> {
+    fn events(&self, since_ms: u64) -> BoxStream<'static, Result<SwarmEvent, SwarmError>> {
         // Connect (if need be) inside the stream: this call does no I/O.
         let (how, timeout) = (self.how.clone(), self.timeout_secs);
         let docker = self.client.get().cloned();
@@ -265,11 +265,16 @@ impl Swarm for DockerSwarm {
                 None => DockerSwarm::lazy(how, timeout).client().await.cloned(),
             }
         })
-        .flat_map(|r| match r {
+        .flat_map(move |r| match r {
             Ok(d) => {
                 let filters: HashMap<&str, Vec<&str>> = [("type", vec!["service"])].into();
+                // The daemon's `since` is in whole seconds: round down.
+                let since = (since_ms / 1000).to_string();
                 d.events(Some(
-                    EventsOptionsBuilder::default().filters(&filters).build(),
+                    EventsOptionsBuilder::default()
+                        .since(&since)
+                        .filters(&filters)
+                        .build(),
                 ))
                 .map(|r| r.map(event_of).map_err(map_err))
                 .boxed()

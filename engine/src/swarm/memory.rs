@@ -317,7 +317,8 @@ impl Swarm for MemorySwarm {
         Ok(())
     }
 
-    fn events(&self) -> BoxStream<'static, Result<SwarmEvent, SwarmError>> {
+    /// Subscribed when called, so nothing after the call is missed.
+    fn events(&self, _since_ms: u64) -> BoxStream<'static, Result<SwarmEvent, SwarmError>> {
         tokio_stream_of(self.events.subscribe())
     }
 }

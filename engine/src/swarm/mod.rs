@@ -87,7 +87,9 @@ pub trait Swarm: Send + Sync {
         spec: ServiceSpec,
         version: u64,
     ) -> Result<(), SwarmError>;
-    /// Service events from now on. The stream ends when the connection
-    /// does; the caller re-opens it (events are a hint, state is re-read).
-    fn events(&self) -> BoxStream<'static, Result<SwarmEvent, SwarmError>>;
+    /// Service events since `since_ms` (the daemon replays the ones
+    /// between then and the subscription, so a read just before opening
+    /// the stream misses none). The stream ends when the connection does;
+    /// the caller re-opens it (events are a hint, state is re-read).
+    fn events(&self, since_ms: u64) -> BoxStream<'static, Result<SwarmEvent, SwarmError>>;
 }
