@@ -58,6 +58,8 @@ if [ -z "${CONTROL_TEST_DOCKER_SOCKET:-}" ]; then
     if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
       docker swarm init --advertise-addr 127.0.0.1 >/dev/null && SWARM_STARTED=1
     fi
+    # Services a killed earlier run left behind (the suites' name prefixes).
+    docker service ls --format '{{.Name}}' | grep -E '^(cltest|clrest|clbench|e2edeploy)' | xargs -r docker service rm >/dev/null 2>&1 || true
     export CONTROL_TEST_DOCKER_SOCKET=/var/run/docker.sock
     step "Docker Engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})') in Swarm mode at $CONTROL_TEST_DOCKER_SOCKET"
   else

@@ -74,7 +74,9 @@ async function noSecretShown(page: any, bodies: string[]) {
 test("a service is listed under its stack; a change made by hand shows in its history and what changed, never its secret", async ({ page, problems }) => {
   test.setTimeout(90_000);
   const bodies = watchAnswers(page);
-  await page.goto("/deployments");
+  // By name: the Swarm may hold other services (a page holds 50), and this
+  // one must be found whatever sorts before it.
+  await page.goto(`/deployments?q=${service}`);
   await hydrated(page);
   // The page reads again by itself until the observer has seen the service.
   const row = page.locator(`[data-testid='deploy-services'] tbody[data-stack='${stack}'] tr[data-service='${service}']`);

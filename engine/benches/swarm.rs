@@ -66,6 +66,8 @@ async fn main() {
     let docker = swarm.docker().expect("connected").clone();
     let stack = format!("clbench{:06x}", rand::random::<u32>() & 0xffffff);
     let names: Vec<String> = (0..SERVICES).map(|i| format!("{stack}_s{i:03}")).collect();
+    // Removed however the run ends (a panic included).
+    let _cleanup = Cleanup(docker.clone(), names.clone());
     for n in &names {
         docker
             .create_service(spec(n, &stack, "V=1"), None)
@@ -172,7 +174,22 @@ async fn main() {
         pct(&mut seen, 0.99).as_secs_f64() * 1e3,
         seen.len()
     );
-    for n in &names {
-        let _ = docker.delete_service(n).await;
+}
+
+struct Cleanup(bollard::Docker, Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let (d, names) = (self.0.clone(), std::mem::take(&mut self.1));
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(async move {
+                    for n in names {
+                        let _ = d.delete_service(&n).await;
+                    }
+                })
+        })
+        .join();
     }
 }
