@@ -786,6 +786,10 @@ pub struct RollbackInput {
     /// changed since is refused (`plan_stale`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_version: Option<u64>,
+    /// The record of the spec running when planned (set by the plan): what
+    /// the finished job offers to roll back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_seq: Option<u64>,
 }
 
 /// A rollback plan's change: the running spec, the one it restores, and

@@ -41,6 +41,63 @@ async fn without_a_docker_engine_the_doors_answer_swarm_unavailable() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     let (s, _) = get(&a, "/admin/v1/deploy/services?nope=1", &a.admin).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // The rollback doors: the plan needs the Engine, the job a key, both the right.
+    let post = |uri: &'static str, token: String, body: &'static str, key: bool| {
+        let mut r = Request::post(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json");
+        if key {
+            r = r.header("idempotency-key", "\"rb-rest\"");
+        }
+        r.body(Body::from(body)).unwrap()
+    };
+    let plan = r#"{"input":{"service":"cl_gateway"}}"#;
+    let res = a
+        .send(post(
+            "/admin/v1/plans/deploy.rollback",
+            a.admin.clone(),
+            plan,
+            false,
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body_json(res).await["code"], "swarm_unavailable");
+    let res = a
+        .send(post(
+            "/admin/v1/plans/deploy.rollback",
+            a.admin.clone(),
+            r#"{"input":{"service":"a b"}}"#,
+            false,
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let job = r#"{"reason":"r","input":{"service":"cl_gateway"},"plan_hash":"00"}"#;
+    let res = a
+        .send(post(
+            "/admin/v1/jobs/deploy.rollback",
+            a.admin.clone(),
+            job,
+            false,
+        ))
+        .await;
+    assert_eq!(body_json(res).await["code"], "idempotency_key_required");
+    let viewer = a.login("viewer");
+    for uri in [
+        "/admin/v1/plans/deploy.rollback",
+        "/admin/v1/jobs/deploy.rollback",
+    ] {
+        let res = a.send(post(uri, viewer.clone(), job, true)).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{uri}");
+    }
+    let res = a
+        .send(post(
+            "/admin/v1/deploy/services/cl_gateway/unpin",
+            a.admin.clone(),
+            r#"{"reason":"x"}"#,
+            false,
+        ))
+        .await;
+    assert_eq!(body_json(res).await["code"], "not_found", "nothing pinned");
     // No right, no answer.
     let nobody = a.login("nobody");
     let (s, b) = get(&a, "/admin/v1/deploy/services", &nobody).await;

@@ -274,6 +274,7 @@ impl Flow {
             service: r.name.clone(),
             to_seq: Some(r.target.record.seq),
             base_version: Some(r.version),
+            base_seq: Some(r.running.seq),
         };
         let plan = Plan::new(
             JobKind::DeployRollback,
@@ -341,23 +342,19 @@ impl Workflow for Flow {
         }
     }
 
+    /// Once the update ran, the way back: a rollback to the spec that ran
+    /// before (as the plan recorded it in the input).
     fn result(&self, job: &Job) -> serde_json::Map<String, Value> {
         let mut out = serde_json::Map::new();
-        let ran = job
+        let updated = job
             .steps
             .iter()
             .any(|s| s.name == step::UPDATE && s.state == model::jobs::StepState::Succeeded);
-        if ran {
-            if let Some(prev) = job
-                .steps
-                .iter()
-                .find(|s| s.name == step::UPDATE)
-                .and_then(|s| s.output.as_ref())
-                .and_then(|o| o["from_seq"].as_u64())
-            {
+        if let (true, Ok(i)) = (updated, read_input(&job.input)) {
+            if let Some(back) = i.base_seq {
                 out.insert(
                     "reverse".into(),
-                    json!({ "kind": "deploy.rollback", "input": { "service": job.input["service"], "to_seq": prev } }),
+                    json!({ "kind": "deploy.rollback", "input": { "service": i.service, "to_seq": back } }),
                 );
             }
         }
@@ -416,34 +413,19 @@ impl Flow {
             .as_ref()
             .and_then(|s| s.labels.clone())
             .unwrap_or_default();
-        let running_seq = ctx.job.input.get("base_version").and_then(Value::as_u64);
         if labels.get(JOB_LABEL) == Some(&job) {
             return Ok(Some(json!({ "version": version, "replayed": true })));
         }
-        if running_seq != Some(version) {
+        if i.base_version != Some(version) {
             return Err(StepFailure::fatal(
                 "service_changed",
                 format!(
                     "{} is at version {version}, the plan read {}: nothing was written",
                     i.service,
-                    running_seq.unwrap_or(0)
+                    i.base_version.unwrap_or(0)
                 ),
             ));
         }
-        let from_seq = self
-            .deploy
-            .history_store()
-            .list(&i.service, usize::MAX)
-            .await
-            .map_err(retry)?
-            .into_iter()
-            .find(|r| {
-                Some(&r.spec_sha256)
-                    == Some(&super::deployments::sha256_of(
-                        &svc.spec.clone().unwrap_or_default(),
-                    ))
-            })
-            .map(|r| r.seq);
         let target = self.stored(i).await?;
         let mut spec = target.spec;
         let l = spec.labels.get_or_insert_with(Default::default);
@@ -456,7 +438,7 @@ impl Flow {
             .await
             .map_err(swarm_failure)?;
         Ok(Some(
-            json!({ "version": version, "from_seq": from_seq, "to_seq": target.record.seq }),
+            json!({ "version": version, "to_seq": target.record.seq }),
         ))
     }
 
