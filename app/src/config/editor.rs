@@ -5,8 +5,9 @@
 //! validation or plan made of the text before.
 
 use super::api::{create_config, plan_config, validate_config};
-use super::launch::{go_to_job, not_startable, ConfigPlanView};
+use super::launch::{not_startable, ConfigPlanView};
 use super::DocRef;
+use crate::jobs::launch::go_to_job;
 use crate::ui::{error_text, use_toasts, Badge, Button, ButtonKind, ReasonDialog, Tone};
 use leptos::prelude::*;
 use model::config::Validation;

@@ -100,21 +100,6 @@ pub(super) fn not_startable(plan: &Option<Result<Plan, String>>) -> Option<&'sta
     }
 }
 
-/// Where a started job's id goes: the page then follows it to the job's
-/// live page. The navigation runs in an effect (in the browser), so the
-/// actions that start jobs stay `Send` and may be created while the server
-/// renders inside a `Transition`.
-pub(super) fn go_to_job() -> RwSignal<Option<String>> {
-    let started = RwSignal::new(None::<String>);
-    let navigate = leptos_router::hooks::use_navigate();
-    Effect::new(move |_| {
-        if let Some(job) = started.get() {
-            navigate(&crate::jobs::job_href(&job), Default::default());
-        }
-    });
-    started
-}
-
 /// A button opening the plan dialog of a `kind` config job. `input` makes
 /// the job's input when the dialog opens (it may read a document first);
 /// its error is shown in the dialog.
@@ -140,7 +125,7 @@ where
     let plan = RwSignal::new(None::<Result<Plan, String>>);
     let asked = RwSignal::new(serde_json::Value::Null);
     let toasts = use_toasts();
-    let started = go_to_job();
+    let started = crate::jobs::launch::go_to_job();
     let fetch = Action::new(move |_: &()| {
         let made = input();
         async move {

@@ -5,7 +5,6 @@
 
 use crate::ui::{error_text, use_toasts, Button, ButtonKind, ReasonDialog};
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 
 /// A fresh key: 128 random bits from the browser's crypto. Only a click
 /// makes one, and clicks happen in the browser.
@@ -23,6 +22,21 @@ pub(crate) fn new_key() -> String {
     unreachable!("keys are made on a click, in the browser")
 }
 
+/// Where a started job's id goes: the page then follows it to the job's
+/// live page. The navigation runs in an effect (in the browser), so the
+/// actions that start jobs stay `Send` and may be created while the server
+/// renders inside a `Transition`.
+pub(crate) fn go_to_job() -> RwSignal<Option<String>> {
+    let started = RwSignal::new(None::<String>);
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(job) = started.get() {
+            navigate(&super::job_href(&job), Default::default());
+        }
+    });
+    started
+}
+
 /// A button that opens the dialog; `create(key, reason)` creates the job
 /// and answers its id.
 #[component]
@@ -35,21 +49,20 @@ pub fn JobLauncher<F, Fut>(
 ) -> impl IntoView
 where
     F: Fn(String, String) -> Fut + Copy + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<String, crate::error::AppError>> + 'static,
+    Fut: std::future::Future<Output = Result<String, crate::error::AppError>> + Send + 'static,
 {
     let open = RwSignal::new(false);
     let key = RwSignal::new(String::new());
     let failure = RwSignal::new(None::<String>);
     let toasts = use_toasts();
-    let navigate = use_navigate();
-    let run = Action::new_local(move |(k, reason): &(String, String)| {
+    let started = go_to_job();
+    let run = Action::new(move |(k, reason): &(String, String)| {
         let call = create(k.clone(), reason.clone());
-        let navigate = navigate.clone();
         async move {
             match call.await {
                 Ok(job) => {
                     open.set(false);
-                    navigate(&super::job_href(&job), Default::default());
+                    started.set(Some(job));
                 }
                 Err(e) => {
                     failure.set(Some(error_text(&e)));
@@ -73,7 +86,7 @@ where
             pending=Signal::derive(move || run.pending().get())
             failure=failure
             on_confirm=Callback::new(move |reason| {
-                run.dispatch_local((key.get_untracked(), reason));
+                run.dispatch((key.get_untracked(), reason));
             })
         >
             {children()}

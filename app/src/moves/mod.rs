@@ -8,7 +8,6 @@ pub mod api;
 
 use crate::ui::{error_text, use_toasts, Badge, Button, ButtonKind, ReasonDialog, Tone};
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 use model::jobs::{JobKind, Phase};
 use model::moves::Plan;
 
@@ -32,8 +31,8 @@ pub fn MoveLauncher(
     // `input` holds fields only the engine may set).
     let asked = RwSignal::new(serde_json::Value::Null);
     let toasts = use_toasts();
-    let navigate = use_navigate();
-    let fetch = Action::new_local(move |input: &serde_json::Value| {
+    let started = crate::jobs::launch::go_to_job();
+    let fetch = Action::new(move |input: &serde_json::Value| {
         let text = input.to_string();
         async move {
             plan.set(Some(
@@ -41,8 +40,7 @@ pub fn MoveLauncher(
             ));
         }
     });
-    let run = Action::new_local(move |(k, reason): &(String, String)| {
-        let navigate = navigate.clone();
+    let run = Action::new(move |(k, reason): &(String, String)| {
         let current = plan.get_untracked();
         let asked = asked.get_untracked();
         let (k, reason) = (k.clone(), reason.clone());
@@ -60,7 +58,7 @@ pub fn MoveLauncher(
             match api::create_move(kind, asked.to_string(), p.hash.clone(), k, reason).await {
                 Ok(job) => {
                     open.set(false);
-                    navigate(&crate::jobs::job_href(&job), Default::default());
+                    started.set(Some(job));
                 }
                 Err(e) => {
                     failure.set(Some(error_text(&e)));
@@ -80,7 +78,7 @@ pub fn MoveLauncher(
                 plan.set(None);
                 let i = input.get_untracked();
                 asked.set(i.clone());
-                fetch.dispatch_local(i);
+                fetch.dispatch(i);
                 open.set(true);
             }
         >{label.clone()}</Button>
@@ -92,7 +90,7 @@ pub fn MoveLauncher(
             pending=Signal::derive(move || run.pending().get() || plan.get().is_none())
             failure=failure
             on_confirm=Callback::new(move |reason| {
-                run.dispatch_local((key.get_untracked(), reason));
+                run.dispatch((key.get_untracked(), reason));
             })
         >
             {move || match plan.get() {
