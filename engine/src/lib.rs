@@ -3,6 +3,7 @@
 pub mod action;
 pub mod audit;
 pub mod config;
+pub mod drift;
 pub mod error;
 pub mod fleet;
 pub mod gates;

@@ -22,6 +22,7 @@ pub struct Services {
     pub jobs: Jobs,
     pub config: crate::config::Registry,
     pub deploy: crate::swarm::Deployments,
+    pub drift: crate::drift::Drift,
 }
 
 impl Services {

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod config;
 pub mod deploy;
+pub mod drift;
 pub mod error;
 pub mod fleet;
 pub mod gates;

@@ -215,6 +215,10 @@ pub const CAPABILITIES: &[Capability] = &[
     cap("deploy.unpin", Need(DeployRollback))
         .rest("POST", "/deploy/services/{service}/unpin")
         .audited("deploy.unpin"),
+    // Drift (docs/drift.md).
+    cap("platform.drift", Need(DeployRead))
+        .rest("GET", "/platform/drift")
+        .ui("/api/drift/report"),
     cap("plans.deploy.rollback", Need(DeployRollback)).rest("POST", "/plans/deploy.rollback"),
     cap("jobs.deploy.rollback", Need(DeployRollback))
         .rest("POST", "/jobs/deploy.rollback")

@@ -362,6 +362,16 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
     deploy.spawn();
     let jobs = build_jobs(&config, &store, actions, &fleet, &auth, &registry, &deploy);
     jobs.start();
+    let drift = engine::drift::Drift::new(
+        deploy.clone(),
+        fleet.clone(),
+        engine::drift::DriftSettings {
+            stacks: config
+                .drift
+                .stack_list()
+                .map_err(|(key, reason)| StartError::Config(format!("{key}: {reason}")))?,
+        },
+    );
     Ok(AppState {
         config: Arc::new(config),
         leptos,
@@ -375,6 +385,7 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
             jobs,
             config: registry,
             deploy,
+            drift,
         },
         metrics: Arc::new(metrics::HttpMetrics::default()),
         session,

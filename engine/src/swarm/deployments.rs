@@ -471,8 +471,13 @@ impl Deployments {
         })
     }
 
+    /// Keys the fingerprints of secret-looking environment values.
+    pub fn fingerprint_key(&self) -> &[u8] {
+        &self.inner.settings.fingerprint_key
+    }
+
     /// The latest snapshot; read now when none has been read yet.
-    async fn current(&self) -> Result<Arc<Snapshot>, DeployError> {
+    pub async fn current(&self) -> Result<Arc<Snapshot>, DeployError> {
         let s = self.inner.snapshot.borrow().clone();
         if s.loaded {
             return Ok(s);

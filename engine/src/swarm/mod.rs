@@ -17,7 +17,7 @@ pub use deployments::{DeployError, DeploySettings, Deployments, Snapshot};
 pub use docker::{DockerSwarm, SwarmConnect, MIN_API_VERSION};
 pub use history::History;
 pub use memory::MemorySwarm;
-pub use normalize::{node_view, service_view, summary, task_view};
+pub use normalize::{date_ms, fingerprint, node_view, service_view, summary, task_view};
 pub use rollback::{workflow, RollbackSettings};
 
 use async_trait::async_trait;

@@ -25,7 +25,7 @@ pub fn date_ms(s: Option<&str>) -> u64 {
 
 /// A secret-looking value's fingerprint: keyed (HMAC-SHA256), so that a
 /// short password cannot be found by hashing guesses; 12 hex digits.
-fn fingerprint(key: &[u8], name: &str, value: &str) -> String {
+pub fn fingerprint(key: &[u8], name: &str, value: &str) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(name.as_bytes());

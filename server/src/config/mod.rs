@@ -5,6 +5,7 @@
 
 mod audit;
 mod auth;
+mod drift;
 mod fleet;
 mod grafana;
 mod jobs;
@@ -16,6 +17,7 @@ mod swarm;
 
 pub use audit::AuditConfig;
 pub use auth::AuthConfig;
+pub use drift::DriftConfig;
 pub use fleet::{FleetConfig, FleetSource};
 pub use grafana::GrafanaConfig;
 pub use jobs::JobsConfig;
@@ -87,6 +89,7 @@ pub struct Config {
     pub config: RegistryConfig,
     pub swarm: SwarmConfig,
     pub grafana: GrafanaConfig,
+    pub drift: DriftConfig,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -170,6 +173,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("grafana", "url", Kind::Str),
     ("grafana", "token", Kind::Str),
     ("grafana", "dashboard_uid", Kind::Str),
+    ("drift", "stacks", Kind::Str),
 ];
 
 /// `CONTROL_*` variables that are not config keys: the config file path,
@@ -322,6 +326,9 @@ impl Config {
         }
         self.swarm
             .connect()
+            .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
+        self.drift
+            .stack_list()
             .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
         if self.grafana.url.is_some() != self.grafana.token.is_some() {
             return Err(ConfigError::Invalid {

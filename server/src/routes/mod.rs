@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod config;
 pub mod deploy;
+pub mod drift;
 pub mod fleet;
 pub mod iam;
 pub mod jobs;
@@ -43,6 +44,7 @@ pub(crate) fn doors() -> Vec<Door> {
         moves::doors(),
         config::doors(),
         deploy::doors(),
+        drift::doors(),
         openapi::doors(),
     ]
     .into_iter()
