@@ -477,3 +477,277 @@ async fn a_missing_daemon_is_unavailable_not_a_panic() {
         r.err()
     );
 }
+
+/// The docker CLI against the test's daemon: only the test sets the Swarm
+/// up this way (the control plane itself never shells out).
+fn docker_cli(socket: &str, args: &[&str]) {
+    let out = std::process::Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{socket}"))
+        .args(args)
+        .output()
+        .expect("the docker CLI (docker.io) runs");
+    assert!(
+        out.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Removes a stack however the test ends.
+struct StackCleanup(String, String);
+impl Drop for StackCleanup {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .env("DOCKER_HOST", format!("unix://{}", self.0))
+            .args(["stack", "rm", &self.1])
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_finds_every_intentional_mismatch_on_a_real_swarm() {
+    let Some(socket) = test_support::docker_socket("swarm drift") else {
+        return;
+    };
+    let swarm = DockerSwarm::connect(
+        &SwarmConnect::Socket {
+            path: socket.clone().into(),
+        },
+        30,
+    )
+    .await
+    .unwrap();
+    let docker = swarm.docker().unwrap().clone();
+    let run = format!("{:08x}", rand::random::<u32>());
+    let stack = format!("cltestdrift{run}");
+    let img = format!("cltest/drift{run}");
+    build(
+        &docker,
+        &format!("{img}:1"),
+        "1",
+        "exec /bin/busybox sleep 3600",
+    )
+    .await;
+    build(
+        &docker,
+        &format!("{img}:2"),
+        "2",
+        "exec /bin/busybox sleep 3600",
+    )
+    .await;
+    build(&docker, &format!("{img}:crash"), "1", "exit 3").await;
+    let yaml = format!(
+        r#"version: "3.8"
+services:
+  a:
+    image: {img}:1
+    stop_signal: SIGKILL
+    environment: {{ MODE: fast, API_TOKEN: s3cr3t-value }}
+    healthcheck:
+      test: ["CMD", "/bin/busybox", "true"]
+      interval: 2s
+    deploy:
+      replicas: 1
+      labels: {{ cloudlysis.kind: gateway }}
+      resources:
+        limits: {{ cpus: "0.5", memory: 64M }}
+      update_config: {{ order: start-first, failure_action: rollback, monitor: 2s, max_failure_ratio: 0 }}
+      rollback_config: {{ order: stop-first, failure_action: pause }}
+  b:
+    image: {img}:1
+    stop_signal: SIGKILL
+  c:
+    image: {img}:crash
+    deploy:
+      restart_policy: {{ condition: any, delay: 200ms }}
+  d:
+    image: {img}:1
+    stop_signal: SIGKILL
+"#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stack.yml");
+    std::fs::write(&file, yaml).unwrap();
+    let _stack = StackCleanup(socket.clone(), stack.clone());
+    let extra = format!("{stack}_extra");
+    let _cleanup = Cleanup(docker.clone(), vec![extra.clone()]);
+    docker_cli(
+        &socket,
+        &[
+            "stack",
+            "deploy",
+            "--resolve-image",
+            "never",
+            "-c",
+            file.to_str().unwrap(),
+            &stack,
+        ],
+    );
+
+    let store: Arc<dyn Substrate> = Arc::new(
+        EmbeddedStore::open(&dir.path().join("store"))
+            .await
+            .unwrap(),
+    );
+    let audit = Arc::new(engine::audit::AuditLog::lazy(
+        store.clone(),
+        b"swarm-test-chain-key-0123456789ab",
+    ));
+    let actions = engine::action::Actions::new(
+        audit,
+        store.clone(),
+        engine::action::Timing {
+            stale_after: Duration::from_secs(60),
+            every: Duration::from_secs(60),
+        },
+    );
+    let deploy = Deployments::new(
+        Arc::new(swarm),
+        store,
+        actions,
+        DeploySettings {
+            poll: Duration::from_millis(200),
+            fingerprint_key: b"swarm-test-fingerprint".to_vec(),
+            grafana: None,
+        },
+    );
+    let topo = sim::Topology {
+        shards: 1,
+        replicas: 1,
+        gateways: 0,
+        tenants: 2,
+        ..sim::Topology::default()
+    };
+    let fleet = sim::Fleet::start(&topo, dir.path(), 0).await.unwrap();
+    let docs = engine::fleet::FleetDocs::from_files(
+        fleet.placement_path.clone(),
+        fleet.routing_path.clone(),
+        Duration::from_millis(100),
+    );
+    let health = engine::fleet::HealthPoller::start(docs.clone(), Default::default());
+    let drift = engine::drift::Drift::new(
+        deploy.clone(),
+        engine::fleet::FleetService { docs, health },
+        engine::drift::DriftSettings {
+            stacks: vec![engine::drift::StackSource {
+                name: stack.clone(),
+                path: file.clone(),
+            }],
+        },
+    );
+    use model::drift::{DriftCategory as C, DriftQuery, DriftReport};
+    let ours = |r: &DriftReport| -> Vec<(C, String)> {
+        r.items
+            .iter()
+            .filter(|i| i.stack.as_deref() == Some(stack.as_str()))
+            .map(|i| (i.category, i.subject.trim_start_matches(&stack).to_owned()))
+            .collect()
+    };
+    let until = |want: Vec<(C, &'static str)>, what: &'static str| {
+        let (deploy, drift) = (deploy.clone(), drift.clone());
+        let want: Vec<(C, String)> = want.into_iter().map(|(c, s)| (c, s.to_owned())).collect();
+        async move {
+            let mut last = None;
+            for _ in 0..150 {
+                deploy.refresh().await.unwrap();
+                let r = drift.report(&DriftQuery::default()).await.unwrap();
+                if ours(&r) == want {
+                    return r;
+                }
+                last = Some(r);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            panic!(
+                "{what}: wanted {want:?}, last report {:#?}",
+                last.map(|r| r.items)
+            );
+        }
+    };
+
+    // As deployed: only the crash-looping service drifts (its healthcheck
+    // read back as declared: bollard alone loses it; the daemon's
+    // defaults and the stack's own labels are not drift).
+    until(vec![(C::Unhealthy, "_c")], "the stack as deployed").await;
+
+    docker_cli(
+        &socket,
+        &["service", "scale", "--detach", &format!("{stack}_a=2")],
+    );
+    docker_cli(
+        &socket,
+        &[
+            "service",
+            "update",
+            "--detach",
+            "--image",
+            &format!("{img}:2"),
+            "--env-add",
+            "DEBUG=1",
+            &format!("{stack}_b"),
+        ],
+    );
+    docker_cli(&socket, &["service", "rm", &format!("{stack}_d")]);
+    docker_cli(
+        &socket,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            &extra,
+            "--label",
+            &format!("com.docker.stack.namespace={stack}"),
+            "--stop-signal",
+            "SIGKILL",
+            &format!("{img}:1"),
+        ],
+    );
+    let r = until(
+        vec![
+            (C::Missing, "_d"),
+            (C::Extra, "_extra"),
+            (C::VersionMismatch, "_b"),
+            (C::ConfigMismatch, "_a"),
+            (C::ConfigMismatch, "_b"),
+            (C::Unhealthy, "_c"),
+        ],
+        "every intentional mismatch",
+    )
+    .await;
+    let item = |c: C, s: &str| {
+        r.items
+            .iter()
+            .find(|i| i.category == c && i.subject == format!("{stack}{s}"))
+            .unwrap()
+    };
+    let a = item(C::ConfigMismatch, "_a");
+    assert_eq!(
+        a.fields
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect::<Vec<_>>(),
+        ["replicas"],
+        "{a:#?}"
+    );
+    let b = item(C::ConfigMismatch, "_b");
+    assert_eq!(b.fields[0].field, "env.DEBUG", "{b:#?}");
+    // The hand update is undone by a rollback to the spec the stack deployed.
+    let v = item(C::VersionMismatch, "_b");
+    let fix = v.remediation.as_ref().unwrap();
+    assert_eq!(
+        fix.job,
+        Some(model::jobs::JobKind::DeployRollback),
+        "{v:#?}"
+    );
+    let history = deploy
+        .history(&ServiceName::parse(&format!("{stack}_b")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        fix.input.as_ref().unwrap()["to_seq"],
+        history.items.last().unwrap().seq
+    );
+    let text = serde_json::to_string(&r).unwrap();
+    assert!(!text.contains("s3cr3t"), "secret values never shown");
+}

@@ -512,9 +512,8 @@ fn ram_bytes(s: &str) -> Option<i64> {
         "p" => 50,
         _ => return None,
     };
-    let bytes =
-        n * f64::from(1u32 << (shift % 32)) * if shift >= 32 { 4_294_967_296.0 } else { 1.0 };
-    (bytes.is_finite() && bytes >= 0.0 && bytes < 9.2e18).then_some(bytes as i64)
+    let bytes = n * (1u64 << shift) as f64;
+    (0.0..9.2e18).contains(&bytes).then_some(bytes as i64)
 }
 
 /// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds, as the daemon

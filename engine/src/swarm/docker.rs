@@ -21,6 +21,7 @@ use futures::StreamExt;
 use model::deploy::UpdateState;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const MIN_API_VERSION: (u32, u32) = (1, 41);
 
@@ -144,6 +145,101 @@ fn open(how: &SwarmConnect, timeout_secs: u64) -> Result<Docker, SwarmError> {
     .map_err(map_err)
 }
 
+/// A path segment as the Engine API takes it (names are `[a-zA-Z0-9_.-]`;
+/// anything else is escaped rather than trusted).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"_.-".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, SwarmError> {
+    serde_json::from_slice(raw)
+        .map_err(|e| SwarmError::Engine(format!("an answer of the daemon did not decode: {e}")))
+}
+
+/// bollard 0.21 names the container spec's healthcheck `HealthCheck`; the
+/// daemon sends `Healthcheck`. Decoded through bollard it is lost, and a
+/// spec written back without it (a rollback) would drop the service's
+/// healthcheck. Renamed here before decoding (the daemon reads either).
+fn fix_healthcheck(service: &mut serde_json::Value) {
+    for spec in ["Spec", "PreviousSpec"] {
+        if let Some(c) = service
+            .pointer_mut(&format!("/{spec}/TaskTemplate/ContainerSpec"))
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            if let Some(h) = c.remove("Healthcheck") {
+                c.insert("HealthCheck".into(), h);
+            }
+        }
+    }
+}
+
+impl DockerSwarm {
+    /// One GET over the socket (`None`: 404), for the reads bollard's
+    /// models lose data on (see `fix_healthcheck`).
+    async fn raw_get(
+        &self,
+        socket: &std::path::Path,
+        uri: &str,
+    ) -> Result<Option<Vec<u8>>, SwarmError> {
+        use http_body_util::BodyExt;
+        let unavailable = |e: &dyn std::fmt::Display| SwarmError::Unavailable(e.to_string());
+        let call = async {
+            let stream = tokio::net::UnixStream::connect(socket)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            let (mut send, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+            tokio::spawn(conn);
+            let req = hyper::Request::get(uri)
+                .header(hyper::header::HOST, "docker")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .map_err(|e| SwarmError::Engine(e.to_string()))?;
+            let res = send.send_request(req).await.map_err(|e| unavailable(&e))?;
+            let status = res.status().as_u16();
+            let body = res
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| unavailable(&e))?
+                .to_bytes()
+                .to_vec();
+            Ok::<_, SwarmError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(Duration::from_secs(self.timeout_secs), call)
+            .await
+            .map_err(|_| {
+                SwarmError::Unavailable(format!(
+                    "no answer from the daemon in {} s",
+                    self.timeout_secs
+                ))
+            })??;
+        if status == 404 {
+            return Ok(None);
+        }
+        if !(200..300).contains(&status) {
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| format!("status {status}"));
+            return Err(map_err(BollardError::DockerResponseServerError {
+                status_code: status,
+                message,
+            }));
+        }
+        Ok(Some(body))
+    }
+}
+
 fn event_of(m: bollard::models::EventMessage) -> SwarmEvent {
     let actor = m.actor.unwrap_or_default();
     let attrs = actor.attributes.unwrap_or_default();
@@ -175,8 +271,15 @@ impl Swarm for DockerSwarm {
     }
 
     async fn services(&self) -> Result<Vec<Service>, SwarmError> {
-        self.client()
-            .await?
+        let docker = self.client().await?;
+        if let Some(SwarmConnect::Socket { path }) = &self.how {
+            let raw = self.raw_get(path, "/services?status=true").await?;
+            let mut all: Vec<serde_json::Value> = decode(&raw.unwrap_or_default())?;
+            all.iter_mut().for_each(fix_healthcheck);
+            return serde_json::from_value(serde_json::Value::Array(all))
+                .map_err(|e| SwarmError::Engine(format!("a service did not decode: {e}")));
+        }
+        docker
             .list_services(Some(
                 ListServicesOptionsBuilder::default().status(true).build(),
             ))
@@ -185,9 +288,21 @@ impl Swarm for DockerSwarm {
     }
 
     async fn service(&self, name_or_id: &str) -> Result<Option<Service>, SwarmError> {
-        match self
-            .client()
-            .await?
+        let docker = self.client().await?;
+        if let Some(SwarmConnect::Socket { path }) = &self.how {
+            let Some(raw) = self
+                .raw_get(path, &format!("/services/{}", encode(name_or_id)))
+                .await?
+            else {
+                return Ok(None);
+            };
+            let mut v: serde_json::Value = decode(&raw)?;
+            fix_healthcheck(&mut v);
+            return serde_json::from_value(v)
+                .map(Some)
+                .map_err(|e| SwarmError::Engine(format!("a service did not decode: {e}")));
+        }
+        match docker
             .inspect_service(name_or_id, None::<InspectServiceOptions>)
             .await
         {
