@@ -38,6 +38,9 @@ fn shown_image(image: &str) -> String {
 /// The fields of the running spec that differ from the stack file's, as
 /// changes from observed to desired; the image is compared apart.
 pub fn config_changes(observed: &SpecSummary, desired: &DesiredService) -> Vec<SpecChange> {
+    if same_config(observed, desired) {
+        return Vec::new();
+    }
     let mut seen = observed.clone();
     seen.labels.retain(|k, _| !k.starts_with(STACK_OWN_LABELS));
     seen.image.clone_from(&desired.spec.image);
@@ -51,6 +54,39 @@ pub fn config_changes(observed: &SpecSummary, desired: &DesiredService) -> Vec<S
         .into_iter()
         .filter(|c| declared(&c.field))
         .collect()
+}
+
+/// The common case without allocating: every compared field equal (the
+/// full `diff` then finds no change either).
+fn same_config(o: &SpecSummary, d: &DesiredService) -> bool {
+    let w = &d.spec;
+    let is = |name: &str| d.declared.iter().any(|x| x == name);
+    let opt = |a: &Option<i64>, b: &Option<i64>| b.is_none() || a == b;
+    let text = |a: &Option<String>, b: &Option<String>| b.is_none() || a == b;
+    let policy = |a: &model::deploy::UpdatePolicy, b: &model::deploy::UpdatePolicy| {
+        opt(&a.parallelism, &b.parallelism)
+            && opt(&a.delay_ns, &b.delay_ns)
+            && opt(&a.monitor_ns, &b.monitor_ns)
+            && text(&a.failure_action, &b.failure_action)
+            && text(&a.max_failure_ratio, &b.max_failure_ratio)
+            && text(&a.order, &b.order)
+    };
+    o.env == w.env
+        && o.secrets == w.secrets
+        && o.constraints == w.constraints
+        && o.mode == w.mode
+        && (!is("replicas") || o.replicas == w.replicas)
+        && (!is("healthcheck") || o.healthcheck == w.healthcheck)
+        && o.labels
+            .iter()
+            .filter(|(k, _)| !k.starts_with(STACK_OWN_LABELS))
+            .eq(w.labels.iter())
+        && opt(&o.limits.nano_cpus, &w.limits.nano_cpus)
+        && opt(&o.limits.memory_bytes, &w.limits.memory_bytes)
+        && opt(&o.reservations.nano_cpus, &w.reservations.nano_cpus)
+        && opt(&o.reservations.memory_bytes, &w.reservations.memory_bytes)
+        && policy(&o.update_config, &w.update_config)
+        && policy(&o.rollback_config, &w.rollback_config)
 }
 
 pub fn image_differs(observed: &str, desired: &str) -> bool {
