@@ -98,8 +98,25 @@ async fn without_a_docker_engine_the_doors_answer_swarm_unavailable() {
         ))
         .await;
     assert_eq!(body_json(res).await["code"], "not_found", "nothing pinned");
+    // Drift needs the Engine too; its filters are checked first.
+    let (s, b) = get(&a, "/admin/v1/platform/drift", &a.admin).await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("swarm_unavailable")),
+        "{b}"
+    );
+    for bad in ["category=sideways", "colour=red"] {
+        let (s, b) = get(&a, &format!("/admin/v1/platform/drift?{bad}"), &a.admin).await;
+        assert_eq!(
+            (s, b["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("bad_request")),
+            "{bad}: {b}"
+        );
+    }
     // No right, no answer.
     let nobody = a.login("nobody");
+    let (s, b) = get(&a, "/admin/v1/platform/drift", &nobody).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     let (s, b) = get(&a, "/admin/v1/deploy/services", &nobody).await;
     assert_eq!(
         (s, b["code"].as_str()),
@@ -112,15 +129,25 @@ async fn a_service_on_a_real_swarm_is_listed_explained_and_guarded() {
     let Some(socket) = test_support::docker_socket("deploy REST") else {
         return;
     };
+    let run = format!("{:08x}", rand::random::<u32>());
+    // The desired stack: the service as created below.
+    let stack_dir = tempfile::tempdir().unwrap();
+    let stack_file = stack_dir.path().join("stack.yml");
+    std::fs::write(
+        &stack_file,
+        "services:\n  svc:\n    image: cltest/none:1\n    environment: [LOG=info, SESSION_SECRET=do-not-show]\n    deploy: {replicas: 0}\n",
+    )
+    .unwrap();
+    let stacks = format!("clrest{run}={}", stack_file.display());
     let a = app_with(|c| {
         c.swarm.connect = server::config::SwarmConnectKind::Socket;
         c.swarm.socket = socket.clone().into();
         c.swarm.poll_ms = 300;
+        c.drift.stacks = stacks.clone();
     })
     .await;
     let docker =
         bollard::Docker::connect_with_socket(&socket, 30, bollard::API_DEFAULT_VERSION).unwrap();
-    let run = format!("{:08x}", rand::random::<u32>());
     let name = format!("clrest{run}_svc");
     let spec = |env: &str| bollard::models::ServiceSpec {
         name: Some(name.clone()),
@@ -226,7 +253,30 @@ async fn a_service_on_a_real_swarm_is_listed_explained_and_guarded() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    for text in [detail.to_string(), history.to_string(), diff.to_string()] {
+    // The hand change is drift from the stack file: the variable, from
+    // what runs to what the file says.
+    let (s, drift) = get(
+        &a,
+        &format!("/admin/v1/platform/drift?stack=clrest{run}"),
+        &viewer,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{drift}");
+    let items = drift["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{drift}");
+    assert_eq!(
+        (items[0]["category"].as_str(), items[0]["subject"].as_str()),
+        (Some("config_mismatch"), Some(name.as_str()))
+    );
+    assert_eq!(items[0]["fields"][0]["field"], "env.LOG");
+    assert_eq!(items[0]["fields"][0]["to"], "info");
+    assert_eq!(items[0]["remediation"]["job"], "deploy.rollback", "{drift}");
+    for text in [
+        detail.to_string(),
+        history.to_string(),
+        diff.to_string(),
+        drift.to_string(),
+    ] {
         assert!(!text.contains("do-not-show"), "a secret value was served");
     }
     // Unknown service, unknown record, a record before the first.
