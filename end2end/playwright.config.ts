@@ -1,3 +1,4 @@
+import * as path from "path";
 import { defineConfig } from "@playwright/test";
 
 // The control binary and its built site come from scripts/test.sh (or set
@@ -48,6 +49,8 @@ export default defineConfig({
       ...process.env,
       CONTROL_AUTH_LOGIN_PER_USER_PER_MINUTE: "100000",
       CONTROL_AUTH_LOGIN_PER_SOURCE_PER_MINUTE: "100000",
+      // The server runs from end2end/: the platform's stack file by its path.
+      CONTROL_DRIFT_STACKS: `cloudlysis=${path.resolve(__dirname, "../swarm/platform.yml")}`,
     } as Record<string, string>,
   },
 });

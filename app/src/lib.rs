@@ -1,5 +1,5 @@
 //! The Leptos UI, one folder per domain (`fleet`, `iam`, `audit`,
-//! `deploy`, `status`, `settings`): its pages, and in its `api` the server
+//! `deploy`, `drift`, `status`, `settings`): its pages, and in its `api` the server
 //! functions that form the BFF. `shell` is the frame around them, `ui` the primitives
 //! they share, `support` the plumbing. Server-only code sits behind the
 //! `ssr` feature.
@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod config;
 pub mod deploy;
+pub mod drift;
 pub mod error;
 pub mod fleet;
 pub mod iam;

@@ -764,3 +764,37 @@ async fn deploy_events_become_grafana_annotations_retried_and_counted() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn changes_are_pushed_once_per_change_not_per_read() {
+    use futures::StreamExt;
+    let w = world().await;
+    let d = deployments(&w);
+    let a = w.swarm.create(spec("cl_a", "cl/a:1", &[], 1));
+    w.swarm.create(spec("cl_b", "cl/b:1", &[], 1));
+    d.refresh().await.unwrap();
+    let mut changes = d.changes();
+    let first = changes.next().await.unwrap();
+    assert_eq!(first.services, 2);
+    assert_eq!(first.changed, [name("cl_a"), name("cl_b")]);
+    // Re-reads that see nothing new push nothing.
+    d.refresh().await.unwrap();
+    d.refresh().await.unwrap();
+    let quiet = tokio::time::timeout(Duration::from_millis(200), changes.next()).await;
+    assert!(quiet.is_err(), "no change, no event: {quiet:?}");
+    w.swarm.set_spec(&a, spec("cl_a", "cl/a:2", &[], 1));
+    d.refresh().await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(2), changes.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.changed, [name("cl_a")]);
+    // A daemon that goes away is a change too (the page says stale).
+    w.swarm.set_down(true);
+    let _ = d.refresh().await;
+    let down = tokio::time::timeout(Duration::from_secs(2), changes.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(down.stale && down.changed.is_empty(), "{down:?}");
+}

@@ -658,6 +658,20 @@ fn policy(out: &mut Vec<SpecChange>, prefix: &str, from: &UpdatePolicy, to: &Upd
     scalar(out, &f("order"), from.order.as_ref(), to.order.as_ref());
 }
 
+/// One `change` event of `GET /admin/v1/deploy/events`: what the Swarm
+/// observer saw changed (a service's spec, status, replicas or update
+/// state); pages refetch what they show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeployPulse {
+    pub observed_ms: u64,
+    pub services: usize,
+    /// The names whose state changed since the previous event (all of them
+    /// in the first).
+    pub changed: Vec<ServiceName>,
+    pub stale: bool,
+}
+
 /// `GET /admin/v1/deploy/services`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]

@@ -203,6 +203,7 @@ pub const CAPABILITIES: &[Capability] = &[
     cap("deploy.services", Need(DeployRead))
         .rest("GET", "/deploy/services")
         .ui("/api/deploy/services"),
+    cap("deploy.events", Need(DeployRead)).rest("GET", "/deploy/events"),
     cap("deploy.service", Need(DeployRead))
         .rest("GET", "/deploy/services/{service}")
         .ui("/api/deploy/service"),

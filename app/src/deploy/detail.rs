@@ -1,23 +1,28 @@
 //! One service: who it is (image, digest, version, update state), the spec
 //! running now (secret values only as fingerprints), its tasks, the specs
-//! recorded for it, and "what changed" between two of them.
+//! recorded for it, and "what changed" between two of them. A holder of
+//! `control.deploy.rollback` rolls it back from here (to the previous
+//! recorded spec, or to any earlier one from its history row) through the
+//! plan dialog every job goes through.
 
 use super::api::{get_service, get_service_diff, get_service_history};
 use super::{
-    engine_time, sha_chip, short_sha, stale_alert, status_tone, update_tone, version_text,
-    REFRESH_MS,
+    engine_time, or_dash, sha_chip, short_sha, spec_changes_table, stale_alert, status_tone,
+    update_tone, use_changes, version_text,
 };
 use crate::error::AppError;
-use crate::support::clock::use_period;
+use crate::moves::MoveLauncher;
 use crate::support::flow::background;
 use crate::support::format::encode;
 use crate::ui::{error_alert, Badge, Button, ButtonKind, IdChip, Time, Tone};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use model::deploy::{
-    ChangeKind, EnvValue, ImageRef, Resources, ServiceDetail, ServiceView, SpecDiff, SpecHistory,
+    EnvValue, ImageRef, Pin, Resources, ServiceDetail, ServiceView, SpecDiff, SpecHistory,
     SpecRecord, SpecSummary, TaskState, TaskView, UpdatePolicy, HISTORY_SHOWN,
 };
+use model::jobs::JobKind;
+use model::rights::Right;
 use serde::{Deserialize, Serialize};
 
 /// The two records compared: `None` is the server's default (the newest,
@@ -66,24 +71,43 @@ async fn load(name: String, (from, to): Pick, all: bool) -> Loaded {
     Loaded { detail, all, diff }
 }
 
+/// Whether the signed-in operator may roll services back (the server
+/// refuses the plan either way).
+fn may_roll_back() -> Signal<bool> {
+    let session = use_context::<crate::shell::layout::Session>();
+    Signal::derive(move || {
+        session
+            .and_then(crate::iam::caller)
+            .is_some_and(|w| w.can(Right::DeployRollback))
+    })
+}
+
 #[component]
 pub fn ServiceDetailView(name: String) -> impl IntoView {
     let pick = RwSignal::new((None, None));
     let all = RwSignal::new(false);
-    // Read again every REFRESH_MS in the browser: the Swarm observer
-    // re-reads the daemon on every event, so this bounds how far the page
-    // lags behind it.
-    let tick = use_period(REFRESH_MS);
+    // Read again on every change the Swarm observer pushes.
+    let tick = use_changes();
     let stored = StoredValue::new(name.clone());
     let data = Resource::new(
         move || (tick.get(), pick.get(), all.get()),
         move |(_, p, a)| background(load(stored.get_value(), p, a)),
     );
+    let can = may_roll_back();
+    // Outside the transition: a refresh never closes an open dialog.
+    let previous = Signal::stored(serde_json::json!({ "service": name.clone() }));
+    let title = format!("Roll back {name}");
     view! {
         <p><A href="/deployments">"← All services"</A></p>
         <h2 data-testid="deploy-service-title"><code>{name}</code></h2>
+        <Show when=move || can.get()>
+            <div class="page-actions" data-testid="deploy-actions">
+                <MoveLauncher id="rollback" label="Roll back…" title=title.clone() kind=JobKind::DeployRollback input=previous />
+                <p class="muted">"To the previous recorded spec; any earlier one from its row in the history. The plan shows what changes and why it may be blocked."</p>
+            </div>
+        </Show>
         <Transition fallback=|| view! { <p class="muted">"Loading the service…"</p> }>
-            <DetailBody data=data pick=pick all=all />
+            <DetailBody data=data pick=pick all=all name=stored can=can />
         </Transition>
     }
     .into_any()
@@ -93,8 +117,15 @@ pub fn ServiceDetailView(name: String) -> impl IntoView {
 /// part is a memo: a refresh re-renders only what changed, so focus and
 /// the screen reader's place stay where they are.
 #[component]
-fn DetailBody(data: Resource<Loaded>, pick: RwSignal<Pick>, all: RwSignal<bool>) -> impl IntoView {
+fn DetailBody(
+    data: Resource<Loaded>,
+    pick: RwSignal<Pick>,
+    all: RwSignal<bool>,
+    name: StoredValue<String>,
+    can: Signal<bool>,
+) -> impl IntoView {
     let service = part(data, |d| d.service.clone());
+    let pin = part(data, |d| d.pin.clone());
     let spec = part(data, |d| d.spec.clone());
     let tasks = part(data, |d| d.tasks.clone());
     let stale = part(data, |d| d.stale);
@@ -126,13 +157,14 @@ fn DetailBody(data: Resource<Loaded>, pick: RwSignal<Pick>, all: RwSignal<bool>)
         {move || observed.get().map(|ms| view! {
             <p class="muted" data-testid="deploy-observed">"Observed " <Time ms=ms /> " · read again every 3 s"</p>
         })}
+        {move || pin.get().flatten().map(pin_alert)}
         {move || service.get().map(identity)}
         {move || spec.get().map(spec_view)}
         {move || tasks.get().map(tasks_table)}
         <Show when=move || history.with(Option::is_some)>
             <section aria-labelledby="deploy-history-title">
                 <h3 id="deploy-history-title">"History"</h3>
-                {move || history.get().map(history_table)}
+                {move || history.get().map(|h| history_table(h, &name.get_value(), can.get()))}
                 {move || all_error.get().map(error_alert)}
                 <Show when=move || more.get().unwrap_or(false) && !all.get()>
                     <Button kind=ButtonKind::Secondary attr:data-testid="deploy-history-all" on_click=move |_| all.set(true)>
@@ -146,19 +178,27 @@ fn DetailBody(data: Resource<Loaded>, pick: RwSignal<Pick>, all: RwSignal<bool>)
     .into_any()
 }
 
+/// A service a rollback pinned: further rollbacks are refused (the plan's
+/// `SERVICE_NOT_PINNED` gate) until an operator unpins it with a reason.
+fn pin_alert(p: Pin) -> impl IntoView {
+    let job = p.job.to_string();
+    view! {
+        <p class="warn-alert" role="status" data-testid="deploy-pin" data-seq=p.seq.to_string()>
+            {format!("Pinned to recorded spec #{} by {} ", p.seq, p.by)}
+            <Time ms=p.at_ms />
+            " (" <A href=crate::jobs::job_href(&job)>"the rollback job"</A> "): "
+            {p.reason}
+            ". Further rollbacks are refused until an operator unpins it."
+        </p>
+    }
+}
+
 /// One part of the detail, as a memo.
 fn part<T: Clone + PartialEq + Send + Sync + 'static>(
     data: Resource<Loaded>,
     f: fn(&ServiceDetail) -> T,
 ) -> Memo<Option<T>> {
     Memo::new(move |_| data.with(|l| l.as_ref().and_then(|l| l.detail.as_ref().ok()).map(f)))
-}
-
-fn or_dash(v: Option<String>) -> AnyView {
-    match v {
-        Some(v) => view! { <code>{v}</code> }.into_any(),
-        None => "—".into_any(),
-    }
 }
 
 fn identity(s: ServiceView) -> impl IntoView {
@@ -392,14 +432,38 @@ fn record_version(r: &SpecRecord) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-fn history_table(records: Vec<SpecRecord>) -> impl IntoView {
+/// The recorded specs, newest first. The newest is the one running (the
+/// observer records a spec before the page can see it); a row with another
+/// spec offers a rollback to it, for holders of the right.
+fn history_table(records: Vec<SpecRecord>, service: &str, can: bool) -> impl IntoView {
     let count = records.len();
+    let running = records.first().map(|r| r.spec_sha256.clone());
     let rows = records
         .into_iter()
         .map(|r| {
             let source = format!("{:?}", r.source).to_lowercase();
+            let current = running.as_deref() == Some(r.spec_sha256.as_str());
+            let action = if current {
+                view! { <Badge tone=Tone::Ok>"running"</Badge> }.into_any()
+            } else if can {
+                let seq = r.seq;
+                let input = serde_json::json!({ "service": service, "to_seq": seq });
+                view! {
+                    <MoveLauncher
+                        id=format!("rollback-{seq}")
+                        label="Roll back to this"
+                        title=format!("Roll back {service} to #{seq}")
+                        kind=JobKind::DeployRollback
+                        input=Signal::stored(input)
+                        secondary=true
+                    />
+                }
+                .into_any()
+            } else {
+                "—".into_any()
+            };
             view! {
-                <tr data-seq=r.seq.to_string()>
+                <tr data-seq=r.seq.to_string() data-current=current.to_string()>
                     <td>{format!("#{}", r.seq)}</td>
                     <td><Time ms=r.recorded_ms /></td>
                     <td>
@@ -413,6 +477,7 @@ fn history_table(records: Vec<SpecRecord>) -> impl IntoView {
                     }}</td>
                     <td>{record_version(&r)}</td>
                     <td>{sha_chip("spec sha256", r.spec_sha256.clone())}</td>
+                    <td class="row-actions">{action}</td>
                 </tr>
             }
         })
@@ -424,6 +489,7 @@ fn history_table(records: Vec<SpecRecord>) -> impl IntoView {
                 <thead><tr>
                     <th scope="col">"Record"</th><th scope="col">"When"</th><th scope="col">"Source"</th>
                     <th scope="col">"Update state"</th><th scope="col">"Version"</th><th scope="col">"Spec SHA-256"</th>
+                    <th scope="col">"Rollback"</th>
                 </tr></thead>
                 <tbody>{rows}</tbody>
             </table>
@@ -498,14 +564,6 @@ fn Compare(
     .into_any()
 }
 
-fn kind_label(k: ChangeKind) -> (Tone, &'static str) {
-    match k {
-        ChangeKind::Added => (Tone::Ok, "added"),
-        ChangeKind::Removed => (Tone::Error, "removed"),
-        ChangeKind::Changed => (Tone::Info, "changed"),
-    }
-}
-
 fn changes_table(d: SpecDiff) -> AnyView {
     let (from, to) = (d.from.seq, d.to.seq);
     if d.changes.is_empty() {
@@ -514,35 +572,8 @@ fn changes_table(d: SpecDiff) -> AnyView {
         }
         .into_any();
     }
-    let count = d.changes.len();
-    let rows = d
-        .changes
-        .into_iter()
-        .map(|c| {
-            let (tone, said) = kind_label(c.kind);
-            view! {
-                <tr data-field=c.field.clone() data-kind=said>
-                    <th scope="row"><code>{c.field.clone()}</code></th>
-                    <td><Badge tone=tone>{said}</Badge></td>
-                    <td>{or_dash(c.from.clone())}</td>
-                    <td><span aria-hidden="true">"→ "</span>{or_dash(c.to.clone())}</td>
-                </tr>
-            }
-        })
-        .collect_view();
-    view! {
-        <div class="table-wrap" tabindex="0" role="region" aria-label="What changed">
-            <table class="data-table" data-testid="deploy-diff">
-                <caption>{format!("{count} change(s) from #{from} to #{to}")}</caption>
-                <thead><tr>
-                    <th scope="col">"Field"</th><th scope="col">"Change"</th>
-                    <th scope="col">"From"</th><th scope="col">"To"</th>
-                </tr></thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
-    }
-    .into_any()
+    let caption = format!("{} change(s) from #{from} to #{to}", d.changes.len());
+    spec_changes_table(d.changes, "What changed", caption, "deploy-diff")
 }
 
 #[cfg(test)]

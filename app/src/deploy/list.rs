@@ -6,12 +6,11 @@ use super::api::list_services;
 use super::detail::ServiceDetailView;
 use super::{
     engine_time, parse_status, service_href, sha_chip, stale_alert, status_tone, update_tone,
-    version_text, REFRESH_MS, STATUSES,
+    use_changes, version_text, STATUSES,
 };
 use crate::error::AppError;
 use crate::shell::frame::PageFrame;
 use crate::shell::nav::page;
-use crate::support::clock::use_period;
 use crate::support::flow::background;
 use crate::support::url::{url_page, url_text};
 use crate::ui::{error_alert, Badge, Pager, TextInput, Time};
@@ -91,10 +90,8 @@ fn ServiceList() -> impl IntoView {
     // Back and forward change the URL, not the inputs: bring them along.
     Effect::new(move |_| f.version_input.set(f.version.get()));
     Effect::new(move |_| f.name_input.set(f.name.get()));
-    // Read again every REFRESH_MS in the browser: the Swarm observer
-    // re-reads the daemon on every event, so this bounds how far the page
-    // lags behind it.
-    let tick = use_period(REFRESH_MS);
+    // Read again on every change the Swarm observer pushes.
+    let tick = use_changes();
     let data = Resource::new(
         move || (f.query(), tick.get()),
         |(q, _)| background(list_services(q)),

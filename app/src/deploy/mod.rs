@@ -11,9 +11,9 @@ mod detail;
 mod list;
 
 use crate::support::format::{encode, parse_rfc3339};
-use crate::ui::{IdChip, Time, Tone};
+use crate::ui::{Badge, IdChip, Time, Tone};
 use leptos::prelude::*;
-use model::deploy::{ServiceStatus, ServiceView, UpdateState};
+use model::deploy::{ChangeKind, ServiceStatus, ServiceView, SpecChange, UpdateState};
 use model::rights::Right;
 
 crate::support::lazy::pages! {
@@ -25,13 +25,24 @@ crate::support::lazy::pages! {
     },
 }
 
-/// How often both views read again. The Swarm observer re-reads the
-/// daemon on every service event (and polls tasks every `poll_ms`), so
-/// this bounds how stale the page can be behind the daemon.
-const REFRESH_MS: u64 = 3_000;
+/// How often a view reads again without a push (a missed event, a
+/// dropped stream before it reconnects).
+const FALLBACK_MS: u64 = 30_000;
+
+/// Ticks on every change the Swarm observer pushes
+/// (`/admin/v1/deploy/events`: a spec, status, replicas or update state
+/// changed), and every `FALLBACK_MS`.
+pub(crate) fn use_changes() -> Signal<u64> {
+    let pushed = RwSignal::new(0u64);
+    crate::support::live::listen("/admin/v1/deploy/events", "change", move |_| {
+        pushed.update(|t| *t += 1)
+    });
+    let period = crate::support::clock::use_period(FALLBACK_MS);
+    Signal::derive(move || pushed.get().wrapping_add(period.get()))
+}
 
 /// The service's view on the Deployments page.
-fn service_href(name: &str) -> String {
+pub(crate) fn service_href(name: &str) -> String {
     format!("/deployments?service={}", encode(name))
 }
 
@@ -96,6 +107,60 @@ fn engine_time(at: Option<&str>) -> AnyView {
         Some(ms) => view! { <Time ms=ms /> }.into_any(),
         None => "—".into_any(),
     }
+}
+
+/// A spec value in code, or a dash when absent.
+fn or_dash(v: Option<String>) -> AnyView {
+    match v {
+        Some(v) => view! { <code>{v}</code> }.into_any(),
+        None => "—".into_any(),
+    }
+}
+
+fn kind_label(k: ChangeKind) -> (Tone, &'static str) {
+    match k {
+        ChangeKind::Added => (Tone::Ok, "added"),
+        ChangeKind::Removed => (Tone::Error, "removed"),
+        ChangeKind::Changed => (Tone::Info, "changed"),
+    }
+}
+
+/// Spec changes as a table, one row per field (`data-field`, `data-kind`)
+/// with its change, from and to: "what changed" between two records, and
+/// what a rollback plan would change.
+pub(crate) fn spec_changes_table(
+    changes: Vec<SpecChange>,
+    label: &'static str,
+    caption: String,
+    testid: &'static str,
+) -> AnyView {
+    let rows = changes
+        .into_iter()
+        .map(|c| {
+            let (tone, said) = kind_label(c.kind);
+            view! {
+                <tr data-field=c.field.clone() data-kind=said>
+                    <th scope="row"><code>{c.field.clone()}</code></th>
+                    <td><Badge tone=tone>{said}</Badge></td>
+                    <td>{or_dash(c.from.clone())}</td>
+                    <td><span aria-hidden="true">"→ "</span>{or_dash(c.to.clone())}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="table-wrap" tabindex="0" role="region" aria-label=label>
+            <table class="data-table" data-testid=testid>
+                <caption>{caption}</caption>
+                <thead><tr>
+                    <th scope="col">"Field"</th><th scope="col">"Change"</th>
+                    <th scope="col">"From"</th><th scope="col">"To"</th>
+                </tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+    .into_any()
 }
 
 /// The answer of a read that failed after an earlier one succeeded.

@@ -1,13 +1,15 @@
 //! Moves: the confirmation flow every tenant and shard move goes through.
 //! Opening the dialog asks for the plan; the dialog shows its steps, each
 //! gate with what it observed against its threshold, the point of no
-//! return and the reverse, and asks for a reason. A blocked plan cannot be
+//! return and the reverse (and, for a rollback, the spec it restores and
+//! what changes), and asks for a reason. A blocked plan cannot be
 //! started; a started one goes to the job's live page.
 
 pub mod api;
 
 use crate::ui::{error_text, use_toasts, Badge, Button, ButtonKind, ReasonDialog, Tone};
 use leptos::prelude::*;
+use model::deploy::DeployChange;
 use model::jobs::{JobKind, Phase};
 use model::moves::Plan;
 
@@ -117,6 +119,7 @@ pub fn PlanView(plan: Plan) -> impl IntoView {
     let failed = plan.gates.iter().filter(|g| !g.pass).count();
     let pnr = plan.point_of_no_return.clone();
     let moving = plan.moves().len();
+    let deploy = plan.deploy.clone();
     view! {
         <div class="plan" data-testid="plan" data-blocked=plan.blocked.to_string() data-hash=plan.hash.clone()>
             {plan.blocked.then(|| view! {
@@ -142,6 +145,7 @@ pub fn PlanView(plan: Plan) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
+            {deploy.map(deploy_change)}
             <table class="data-table" data-testid="plan-steps">
                 <caption>"Steps, in order"</caption>
                 <thead><tr><th scope="col">"#"</th><th scope="col">"Step"</th><th scope="col">"Phase"</th><th scope="col">"What it does"</th></tr></thead>
@@ -173,6 +177,57 @@ pub fn PlanView(plan: Plan) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// A rollback plan's change: the recorded spec it restores, the image
+/// from → to, and every field that differs from the running spec.
+fn deploy_change(d: DeployChange) -> impl IntoView {
+    let (from, to) = (d.from_seq, d.to_seq);
+    let image = d
+        .changes
+        .iter()
+        .find(|c| c.field == "image")
+        .map(|c| (c.from.clone(), c.to.clone()));
+    let changes = if d.changes.is_empty() {
+        view! {
+            <p class="muted" data-testid="plan-deploy-changes" data-empty="true">
+                "No summarised field differs (the specs differ only where the summary does not look)."
+            </p>
+        }
+        .into_any()
+    } else {
+        let caption = format!(
+            "{} change(s) from the running #{from} to #{to}",
+            d.changes.len()
+        );
+        crate::deploy::spec_changes_table(
+            d.changes,
+            "What the rollback changes",
+            caption,
+            "plan-deploy-changes",
+        )
+    };
+    let dash = || "—".to_owned();
+    view! {
+        <section class="plan-deploy" data-testid="plan-deploy" data-from-seq=from.to_string() data-to-seq=to.to_string()>
+            <h3>"Deploy change"</h3>
+            <dl class="facts">
+                <dt>"Service"</dt><dd><code>{d.service.to_string()}</code></dd>
+                <dt>"Target"</dt>
+                <dd data-testid="plan-deploy-target">
+                    {format!("recorded spec #{to}, replacing the running #{from} (Swarm version {})", d.spec_version)}
+                </dd>
+                <dt>"Image"</dt>
+                <dd data-testid="plan-deploy-image">{match image {
+                    Some((a, b)) => view! {
+                        <code>{a.unwrap_or_else(dash)}</code>" → "<code>{b.unwrap_or_else(dash)}</code>
+                    }.into_any(),
+                    None => "unchanged".into_any(),
+                }}</dd>
+            </dl>
+            {changes}
+        </section>
+    }
 }
 
 /// The revisions a plan read: a config plan's documents, or a move's

@@ -62,6 +62,7 @@ const DOMAINS: &[Domain] = &[
     crate::jobs::DOMAIN,
     crate::config::DOMAIN,
     crate::deploy::DOMAIN,
+    crate::drift::DOMAIN,
     super::upcoming::DOMAIN,
     crate::audit::DOMAIN,
     crate::iam::DOMAIN,

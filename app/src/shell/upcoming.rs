@@ -5,12 +5,6 @@
 use model::rights::Right;
 
 crate::support::lazy::pages! {
-    page "/drift" => placeholder {
-        title: "Platform Drift",
-        section: Change,
-        purpose: "Desired versus observed platform state: missing, extra, version or config mismatch, unhealthy and not-reloaded services.",
-        right: Some(Right::DeployRead),
-    },
     page "/observability" => placeholder {
         title: "Observability",
         section: Investigate,

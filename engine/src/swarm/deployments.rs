@@ -222,6 +222,60 @@ impl Deployments {
         self.inner.snapshot.subscribe()
     }
 
+    /// A `DeployPulse` now, then one whenever a service's spec, status,
+    /// replicas or update state changes (not on every re-read).
+    pub fn changes(&self) -> futures::stream::BoxStream<'static, model::deploy::DeployPulse> {
+        type Seen = BTreeMap<ServiceName, (u64, &'static str, u64, Option<UpdateState>)>;
+        fn state(s: &Snapshot) -> Seen {
+            s.services
+                .iter()
+                .map(|(n, (v, _))| {
+                    (
+                        n.clone(),
+                        (
+                            v.spec_version,
+                            v.status.as_str(),
+                            v.replicas_running,
+                            v.update.as_ref().map(|u| u.state),
+                        ),
+                    )
+                })
+                .collect()
+        }
+        let rx = self.subscribe();
+        futures::stream::unfold((rx, None::<(Seen, bool)>), |(mut rx, before)| async move {
+            loop {
+                if before.is_some() {
+                    rx.changed().await.ok()?;
+                }
+                let snap = rx.borrow_and_update().clone();
+                let now = state(&snap);
+                let stale = snap.error.is_some();
+                let changed: Vec<ServiceName> = match &before {
+                    None => now.keys().cloned().collect(),
+                    Some((b, _)) => now
+                        .iter()
+                        .filter(|(k, v)| b.get(*k) != Some(*v))
+                        .map(|(k, _)| k.clone())
+                        .chain(b.keys().filter(|k| !now.contains_key(*k)).cloned())
+                        .collect(),
+                };
+                let first = before.is_none();
+                let stale_flip = before.as_ref().is_some_and(|(_, s)| *s != stale);
+                if first || stale_flip || !changed.is_empty() {
+                    let pulse = model::deploy::DeployPulse {
+                        observed_ms: snap.observed_ms,
+                        services: now.len(),
+                        changed,
+                        stale,
+                    };
+                    return Some((pulse, (rx, Some((now, stale)))));
+                }
+            }
+        })
+        .boxed()
+    }
+
     /// Prometheus text of the deploy metrics (appended to `/metrics`).
     pub fn render_metrics(&self) -> String {
         let mut out = String::new();

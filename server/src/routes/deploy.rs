@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 pub fn doors() -> Vec<Door> {
     vec![
         ("deploy.services", routes!(services)),
+        ("deploy.events", routes!(events)),
         ("deploy.service", routes!(service)),
         ("deploy.history", routes!(history)),
         ("deploy.diff", routes!(diff)),
@@ -41,6 +42,32 @@ pub async fn services(
     ApiQuery(q): ApiQuery<ServiceQuery>,
 ) -> Result<Json<ServicePage>, ApiError> {
     Ok(Json(s.engine.deploy.services(&q).await?))
+}
+
+/// Server-sent events (`change`): a `DeployPulse` now, then whenever a
+/// service's spec, status, replicas or update state changes. Pages
+/// refetch what they show.
+#[utoipa::path(get, path = "/deploy/events", operation_id = "deploy.events", tag = "deploy",
+    responses((status = 200, description = "Server-sent events `change`, each a `DeployPulse` as JSON",
+        content_type = "text/event-stream", body = String)))]
+pub async fn events(
+    State(s): State<AppState>,
+) -> axum::response::sse::Sse<
+    impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt;
+    // A first read if the observer has none yet (the stream follows it).
+    let deploy = s.engine.deploy.clone();
+    tokio::spawn(async move {
+        let _ = deploy.current().await;
+    });
+    let stream = s.engine.deploy.changes().map(|p| {
+        Ok(Event::default()
+            .event("change")
+            .data(serde_json::to_string(&p).unwrap_or_default()))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
 }
 
 /// One service: its tasks (newest first), the spec running now, and its
