@@ -4,7 +4,7 @@
 # platform admin; fails on any server error or any answer the document
 # does not describe (status, content type, headers, body schema).
 # Usage: scripts/schemathesis.sh <control binary built with the dev feature>
-# The event streams (fleet.events, jobs.changes, jobs.events) are left out:
+# The event streams (fleet.events, jobs.changes, jobs.events, deploy.events) are left out:
 # they never end, so there is no whole answer to check; server/tests covers them.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bin="${1:?usage: scripts/schemathesis.sh <control binary>}"
@@ -44,7 +44,7 @@ run_st() (
   "$st" run "http://127.0.0.1:$port/admin/v1/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-    --exclude-operation-id-regex '^(fleet\.events|jobs\.changes|jobs\.events)$' \
+    --exclude-operation-id-regex '^(fleet\.events|jobs\.changes|jobs\.events|deploy\.events)$' \
     --phases examples,coverage,fuzzing \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-40}" \
     --seed "${SCHEMATHESIS_SEED:-20261202}" \
