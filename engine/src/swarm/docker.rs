@@ -167,18 +167,21 @@ fn decode<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, SwarmError> {
 /// bollard 0.21 names the container spec's healthcheck `HealthCheck`; the
 /// daemon sends `Healthcheck`. Decoded through bollard it is lost, and a
 /// spec written back without it (a rollback) would drop the service's
-/// healthcheck. Renamed here before decoding (the daemon reads either).
-fn fix_healthcheck(service: &mut serde_json::Value) {
-    for spec in ["Spec", "PreviousSpec"] {
-        if let Some(c) = service
-            .pointer_mut(&format!("/{spec}/TaskTemplate/ContainerSpec"))
-            .and_then(serde_json::Value::as_object_mut)
-        {
-            if let Some(h) = c.remove("Healthcheck") {
-                c.insert("HealthCheck".into(), h);
-            }
-        }
+/// healthcheck. The key is renamed in the answer's bytes before one decode
+/// (the daemon reads either spelling). Only a key can match: a quote inside
+/// a JSON string is escaped.
+fn fix_healthcheck(raw: &[u8]) -> Vec<u8> {
+    const FROM: &[u8] = b"\"Healthcheck\":";
+    const TO: &[u8] = b"\"HealthCheck\":";
+    let mut out = Vec::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.windows(FROM.len()).position(|w| w == FROM) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(TO);
+        rest = &rest[i + FROM.len()..];
     }
+    out.extend_from_slice(rest);
+    out
 }
 
 impl DockerSwarm {
@@ -274,10 +277,7 @@ impl Swarm for DockerSwarm {
         let docker = self.client().await?;
         if let Some(SwarmConnect::Socket { path }) = &self.how {
             let raw = self.raw_get(path, "/services?status=true").await?;
-            let mut all: Vec<serde_json::Value> = decode(&raw.unwrap_or_default())?;
-            all.iter_mut().for_each(fix_healthcheck);
-            return serde_json::from_value(serde_json::Value::Array(all))
-                .map_err(|e| SwarmError::Engine(format!("a service did not decode: {e}")));
+            return decode(&fix_healthcheck(&raw.unwrap_or_default()));
         }
         docker
             .list_services(Some(
@@ -296,11 +296,7 @@ impl Swarm for DockerSwarm {
             else {
                 return Ok(None);
             };
-            let mut v: serde_json::Value = decode(&raw)?;
-            fix_healthcheck(&mut v);
-            return serde_json::from_value(v)
-                .map(Some)
-                .map_err(|e| SwarmError::Engine(format!("a service did not decode: {e}")));
+            return decode(&fix_healthcheck(&raw)).map(Some);
         }
         match docker
             .inspect_service(name_or_id, None::<InspectServiceOptions>)
