@@ -66,28 +66,39 @@ impl Drift {
         }
     }
 
-    /// Reads every stack file (they are small, and an edit shows at once);
-    /// a file that cannot be read or parsed is reported, and its stack is
-    /// left out rather than reported as all missing or all extra.
-    fn desired(&self) -> (Vec<StackFile>, Vec<String>) {
+    /// Reads every stack file (they are small, and an edit shows at once),
+    /// on a blocking thread: a large file takes a parse worth not holding
+    /// a runtime worker for. A file that cannot be read or parsed is
+    /// reported, and its stack is left out rather than reported as all
+    /// missing or all extra.
+    async fn desired(&self) -> (Vec<StackFile>, Vec<String>) {
         let key = self.inner.deploy.fingerprint_key().to_vec();
-        let fp = move |k: &str, v: &str| crate::swarm::fingerprint(&key, k, v);
-        let mut files = Vec::new();
-        let mut errors = Vec::new();
-        for s in &self.inner.settings.stacks {
-            match stack::read(&s.name, &s.path, &fp) {
-                Ok(f) => files.push(f),
-                Err(e) => {
-                    tracing::warn!(stack = %s.name, error = %e, "stack file unusable for drift");
-                    errors.push(e.to_string());
+        let stacks = self.inner.settings.stacks.clone();
+        let read = move || {
+            let fp = |k: &str, v: &str| crate::swarm::fingerprint(&key, k, v);
+            let mut files = Vec::new();
+            let mut errors = Vec::new();
+            for s in &stacks {
+                match stack::read(&s.name, &s.path, &fp) {
+                    Ok(f) => files.push(f),
+                    Err(e) => {
+                        tracing::warn!(stack = %s.name, error = %e, "stack file unusable for drift");
+                        errors.push(e.to_string());
+                    }
                 }
             }
-        }
-        (files, errors)
+            (files, errors)
+        };
+        tokio::task::spawn_blocking(read).await.unwrap_or_else(|e| {
+            (
+                Vec::new(),
+                vec![format!("reading the stack files failed: {e}")],
+            )
+        })
     }
 
     pub async fn report(&self, q: &DriftQuery) -> Result<DriftReport, DeployError> {
-        let (stacks, errors) = self.desired();
+        let (stacks, errors) = self.desired().await;
         let snap = self.inner.deploy.current().await?;
         let fleet = self.inner.fleet.health();
         let now = now_ms();
