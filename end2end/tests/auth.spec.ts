@@ -117,9 +117,13 @@ test("an admin revokes a session, its owner is signed out, and the audit log sho
   await page.getByTestId("confirm-button").click();
   await expect(page.locator(`tr[data-session='${sessionId}']`)).toHaveAttribute("data-revoked", "true");
 
-  // The viewer's next page load goes to the login page.
-  await viewer.goto("/tenants");
-  await expect(viewer).toHaveURL(/\/login\?next=/);
+  // The viewer's next page load goes to the login page. The open page may
+  // already be navigating there by itself (its next request is refused), so
+  // the load is made in a page of its own rather than racing that navigation.
+  await viewer.close();
+  const next = await viewerCtx.newPage();
+  await next.goto("/tenants");
+  await expect(next).toHaveURL(/\/login\?next=/);
   await viewerCtx.close();
 
   await page.goto(`/audit?action=iam.session.revoke`);
