@@ -71,7 +71,7 @@ step "cargo fmt --check"
 cargo fmt --all --check
 
 step "cargo clippy (server side: ssr)"
-cargo clippy -p model -p engine -p app --features app/ssr -p server -p sim -p test-support --all-targets -- -D warnings
+cargo clippy -p model -p engine -p app --features app/ssr -p server -p sim -p test-support -p process-metrics --all-targets -- -D warnings
 
 step "cargo clippy (server with the dev feature: control dev)"
 cargo clippy -p server --features dev --all-targets -- -D warnings

@@ -49,6 +49,9 @@ fi
 
 # dockerd for the Swarm suites (a static busybox is what their test images run).
 apt_install chromium brotli curl docker.io busybox-static
+# The observability suite: real VictoriaMetrics and vmagent, promtool, and a
+# node exporter (server/tests/observability.rs).
+apt_install victoria-metrics prometheus prometheus-node-exporter
 
 if [ ! -d end2end/node_modules/@playwright/test ]; then
   log "npm ci (Playwright; the browser is Debian's chromium, none is downloaded)"

@@ -16,6 +16,10 @@
 use crate::store::{BucketOptions, EventLog, Key, Kv, StoreError, Substrate};
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -63,6 +67,25 @@ pub struct AuditLog {
     /// One append at a time in this process: only other replicas contend.
     append_turn: tokio::sync::Mutex<()>,
     append_deadline: Duration,
+    /// `control_audit_appends_total`: each append's final outcome.
+    appends: Family<AppendOutcome, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AppendOutcome {
+    outcome: &'static str,
+}
+
+const APPENDED: AppendOutcome = AppendOutcome { outcome: "ok" };
+const NOT_APPENDED: AppendOutcome = AppendOutcome { outcome: "error" };
+
+/// Both outcomes at 0 from the start: "no failed append" is a series.
+fn appends_family() -> Family<AppendOutcome, Counter> {
+    let f = Family::default();
+    for o in [APPENDED, NOT_APPENDED] {
+        f.get_or_create_owned(&o);
+    }
+    f
 }
 
 #[derive(Default)]
@@ -147,6 +170,7 @@ impl AuditLog {
             seen: Mutex::new(Seen::default()),
             append_turn: tokio::sync::Mutex::new(()),
             append_deadline: APPEND_DEADLINE,
+            appends: appends_family(),
         }
     }
 
@@ -160,6 +184,7 @@ impl AuditLog {
             seen: Mutex::new(Seen::default()),
             append_turn: tokio::sync::Mutex::new(()),
             append_deadline: APPEND_DEADLINE,
+            appends: appends_family(),
         }
     }
 
@@ -171,6 +196,15 @@ impl AuditLog {
 
     pub fn append_deadline(&self) -> Duration {
         self.append_deadline
+    }
+
+    /// Adds `control_audit_appends_total` to the control plane's registry.
+    pub fn register_metrics(&self, r: &mut Registry) {
+        r.register(
+            "control_audit_appends",
+            "Audit appends by final outcome (after the retries of conflicts): ok, or error (the chain lacks the event)",
+            self.appends.clone(),
+        );
     }
 
     async fn handles(&self) -> Result<&Handles, StoreError> {
@@ -303,11 +337,18 @@ impl AuditLog {
     /// conflict with another replica is retried with exponential backoff and
     /// jitter until the append deadline.
     pub async fn append(&self, record: AuditRecord) -> Result<AuditEvent, StoreError> {
+        let r = self.append_in_turn(&record).await;
+        let outcome = if r.is_ok() { APPENDED } else { NOT_APPENDED };
+        self.appends.get_or_create(&outcome).inc();
+        r
+    }
+
+    async fn append_in_turn(&self, record: &AuditRecord) -> Result<AuditEvent, StoreError> {
         let _turn = self.append_turn.lock().await;
         let deadline = Instant::now() + self.append_deadline;
         let mut pause = Duration::from_millis(2);
         loop {
-            if let Some(event) = self.try_append(&record).await? {
+            if let Some(event) = self.try_append(record).await? {
                 // The event is durable; a lagging anchor is moved by the
                 // next append, so its failure does not fail this one.
                 if let Err(e) = self.move_anchor(&event).await {

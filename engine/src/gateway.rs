@@ -11,6 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::path::Path;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Largest Gateway answer read (IAM lists, JWKS); more is an error.
 const MAX_REPLY: usize = 4 * 1024 * 1024;
@@ -178,6 +179,7 @@ impl GatewayClient {
         fwd: &Forward,
         json: Option<Vec<u8>>,
     ) -> Result<Reply, GatewayError> {
+        let req_method = method.clone();
         let mut req = Request::builder().method(method).uri(url);
         let headers = req
             .headers_mut()
@@ -191,9 +193,13 @@ impl GatewayClient {
                 headers.insert(name, v);
             }
         };
+        let span = crate::telemetry::outbound(req_method.as_str(), url);
         put("x-request-id", &fwd.request_id);
         put("x-correlation-id", &fwd.correlation_id);
-        put("traceparent", &fwd.traceparent);
+        put(
+            "traceparent",
+            &crate::telemetry::downstream(&span, fwd.traceparent.as_deref()),
+        );
         put("x-job-step", &fwd.job_step);
         put("x-fencing-token", &fwd.fencing_token.map(|t| t.to_string()));
         if let Some(b) = &fwd.bearer {
@@ -222,6 +228,7 @@ impl GatewayClient {
                 .await
                 .map_err(|e| GatewayError::Unreachable(e.to_string()))?;
             let status = res.status().as_u16();
+            span.record("http.response.status_code", status);
             let limited = http_body_util::Limited::new(res.into_body(), MAX_REPLY);
             let body = limited
                 .collect()
@@ -230,7 +237,7 @@ impl GatewayClient {
                 .to_bytes();
             Ok(Reply { status, body })
         };
-        tokio::time::timeout(self.timeout, work)
+        tokio::time::timeout(self.timeout, work.instrument(span.clone()))
             .await
             .map_err(|_| GatewayError::Timeout(ms))?
     }

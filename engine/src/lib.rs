@@ -17,6 +17,7 @@ pub mod services;
 pub mod status;
 pub mod store;
 pub mod swarm;
+pub mod telemetry;
 pub mod token;
 
 pub use services::Services;

@@ -26,6 +26,16 @@ pub struct Services {
 }
 
 impl Services {
+    /// Adds every engine family to the control plane's registry: the
+    /// audit log's, the fleet sweep's, the job engine's and the Swarm
+    /// observer's (each kept where its data lives).
+    pub fn register_metrics(&self, r: &mut prometheus_client::registry::Registry) {
+        self.audit.register_metrics(r);
+        self.fleet.health.register_metrics(r);
+        self.jobs.metrics().register(r);
+        self.deploy.register_metrics(r);
+    }
+
     /// A page of tenants, each with its unfinished job (if any).
     pub fn tenants(&self, q: &model::views::TenantQuery) -> model::views::TenantPage {
         let mut page = self.fleet.tenants(q);

@@ -319,6 +319,18 @@ async fn an_event_that_cannot_be_appended_is_not_a_success_and_recovery_writes_i
         f.audit.verify().await.unwrap(),
         Verdict::Intact { events: 2 }
     );
+    // Each append counted once by its final outcome: the two that failed
+    // (their retries included) and the two recovery wrote.
+    let mut r = prometheus_client::registry::Registry::default();
+    f.audit.register_metrics(&mut r);
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &r).unwrap();
+    for line in [
+        r#"control_audit_appends_total{outcome="error"} 2"#,
+        r#"control_audit_appends_total{outcome="ok"} 2"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in {text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

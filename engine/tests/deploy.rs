@@ -113,6 +113,15 @@ fn name(s: &str) -> ServiceName {
     ServiceName::parse(s).unwrap()
 }
 
+/// The observer's families as `/metrics` renders them.
+fn metrics_text(d: &Deployments) -> String {
+    let mut r = prometheus_client::registry::Registry::default();
+    d.register_metrics(&mut r);
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &r).unwrap();
+    text
+}
+
 #[tokio::test]
 async fn services_are_observed_recorded_and_explained() {
     let w = world().await;
@@ -230,7 +239,7 @@ async fn services_are_observed_recorded_and_explained() {
         assert!(!text.contains("hunter2") && !text.contains("swordfish"));
     }
     // The deploy was counted once per transition.
-    let m = d.render_metrics();
+    let m = metrics_text(&d);
     for outcome in ["started", "completed"] {
         let line = format!(
             "control_deploy_events_total{{stack=\"cl\",service=\"cl_gateway\",version=\"1.1\",outcome=\"{outcome}\"}} 1"
@@ -335,6 +344,109 @@ async fn crash_loops_are_detected_from_recent_task_failures() {
     let s = d.service(&name("cl_runner")).await.unwrap().service;
     assert_eq!(s.recent_failures, 3);
     assert_eq!(s.status, ServiceStatus::CrashLooping);
+}
+
+/// The `control_swarm_*` samples of `text`, as written.
+fn swarm_samples(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.starts_with("control_swarm_") && !l.starts_with("control_swarm_refresh"))
+        .collect()
+}
+
+#[tokio::test]
+async fn swarm_gauges_follow_each_read_and_drop_removed_services() {
+    use bollard::models::{
+        Node, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum, NodeState, NodeStatus,
+        TaskState as T,
+    };
+    let w = world().await;
+    let d = deployments(&w);
+    let node = |id: &str, role, state| Node {
+        id: Some(id.into()),
+        spec: Some(NodeSpec {
+            role: Some(role),
+            availability: Some(NodeSpecAvailabilityEnum::ACTIVE),
+            ..Default::default()
+        }),
+        status: Some(NodeStatus {
+            state: Some(state),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    w.swarm.set_nodes(vec![
+        node("n1", NodeSpecRoleEnum::MANAGER, NodeState::READY),
+        node("n2", NodeSpecRoleEnum::WORKER, NodeState::READY),
+        node("n3", NodeSpecRoleEnum::WORKER, NodeState::READY),
+        node("n4", NodeSpecRoleEnum::WORKER, NodeState::DOWN),
+    ]);
+    let gw = w.swarm.create(spec("cl_gateway", "cl/gateway:1.0", &[], 3));
+    let runner = w.swarm.create(spec("cl_runner", "cl/runner:1.0", &[], 1));
+    let at = "2026-12-03T10:00:00Z";
+    w.swarm.set_tasks(
+        &gw,
+        vec![
+            task("g1", &gw, T::RUNNING, at),
+            task("g2", &gw, T::RUNNING, at),
+            task("g3", &gw, T::FAILED, at),
+        ],
+    );
+    w.swarm
+        .set_tasks(&runner, vec![task("r1", &runner, T::RUNNING, at)]);
+    d.refresh().await.unwrap();
+    let m = metrics_text(&d);
+    let got = swarm_samples(&m);
+    for want in [
+        r#"control_swarm_nodes{role="manager",state="ready",availability="active"} 1"#,
+        r#"control_swarm_nodes{role="worker",state="ready",availability="active"} 2"#,
+        r#"control_swarm_nodes{role="worker",state="down",availability="active"} 1"#,
+        r#"control_swarm_tasks{stack="cl",service="cl_gateway",state="running"} 2"#,
+        r#"control_swarm_tasks{stack="cl",service="cl_gateway",state="failed"} 1"#,
+        r#"control_swarm_tasks{stack="cl",service="cl_runner",state="running"} 1"#,
+        r#"control_swarm_service_replicas{stack="cl",service="cl_gateway",kind="desired"} 3"#,
+        r#"control_swarm_service_replicas{stack="cl",service="cl_gateway",kind="running"} 2"#,
+        r#"control_swarm_service_replicas{stack="cl",service="cl_runner",kind="desired"} 1"#,
+        r#"control_swarm_service_replicas{stack="cl",service="cl_runner",kind="running"} 1"#,
+    ] {
+        assert!(got.contains(&want), "{want} in {got:#?}");
+    }
+    assert_eq!(got.len(), 10, "{got:#?}");
+
+    // The failed task is replaced, then the gateway is removed: its series
+    // go with it (none left at its last value), the runner's stay.
+    w.swarm.set_tasks(
+        &gw,
+        vec![
+            task("g1", &gw, T::RUNNING, at),
+            task("g2", &gw, T::RUNNING, at),
+            task("g4", &gw, T::RUNNING, at),
+        ],
+    );
+    d.refresh().await.unwrap();
+    let m = metrics_text(&d);
+    let got = swarm_samples(&m);
+    assert!(
+        got.contains(&r#"control_swarm_tasks{stack="cl",service="cl_gateway",state="running"} 3"#)
+    );
+    assert!(
+        !got.iter().any(|l| l.contains(r#"state="failed""#)),
+        "{got:#?}"
+    );
+    w.swarm.remove(&gw);
+    d.refresh().await.unwrap();
+    let m = metrics_text(&d);
+    let got = swarm_samples(&m);
+    assert!(!got.iter().any(|l| l.contains("cl_gateway")), "{got:#?}");
+    assert!(got.contains(
+        &r#"control_swarm_service_replicas{stack="cl",service="cl_runner",kind="running"} 1"#
+    ));
+    assert!(
+        got.contains(&r#"control_swarm_tasks{stack="cl",service="cl_runner",state="running"} 1"#)
+    );
+    // A failed read keeps the last good gauges (the snapshot is kept too).
+    w.swarm.set_down(true);
+    assert!(d.refresh().await.is_err());
+    assert_eq!(swarm_samples(&metrics_text(&d)), got);
 }
 
 /// Two replicas observing one Swarm record each spec once, with the cores
@@ -718,14 +830,11 @@ async fn deploy_events_become_grafana_annotations_retried_and_counted() {
     );
     assert_eq!(body["text"], "cl_gateway started: cl/gateway:1.1");
     let start = std::time::Instant::now();
-    while !d
-        .render_metrics()
-        .contains("control_deploy_annotations_total{outcome=\"written\"} 1")
-    {
+    while !metrics_text(&d).contains("control_deploy_annotations_total{outcome=\"written\"} 1") {
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "{}",
-            d.render_metrics()
+            metrics_text(&d)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -752,14 +861,11 @@ async fn deploy_events_become_grafana_annotations_retried_and_counted() {
         "refresh waited for Grafana"
     );
     let start = std::time::Instant::now();
-    while !d2
-        .render_metrics()
-        .contains("control_deploy_annotations_total{outcome=\"failed\"} 1")
-    {
+    while !metrics_text(&d2).contains("control_deploy_annotations_total{outcome=\"failed\"} 1") {
         assert!(
             start.elapsed() < Duration::from_secs(40),
             "{}",
-            d2.render_metrics()
+            metrics_text(&d2)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod routes;
 pub mod state;
+pub mod telemetry;
 pub mod wiring;
 
 use crate::state::AppState;

@@ -110,7 +110,14 @@ fn main() -> ExitCode {
 }
 
 fn run(rt: &tokio::runtime::Runtime, config: Config, mode: RunMode) -> ExitCode {
-    server::logging::init(&config.log);
+    // Held until the process ends: dropping it exports the last spans.
+    let _telemetry = match server::logging::init(&config.log, &config.traces) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("control: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let state = match rt.block_on(server::build_state(config, mode)) {
         Ok(s) => s,
         Err(e @ server::StartError::Config(_)) => {

@@ -1,5 +1,5 @@
 use crate::config::Config;
-use crate::metrics::HttpMetrics;
+use crate::metrics::Metrics;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
@@ -13,7 +13,8 @@ pub struct AppState {
     /// Every engine service; the same value is in the server functions'
     /// context.
     pub engine: engine::Services,
-    pub metrics: Arc<HttpMetrics>,
+    /// `/metrics`: this crate's families and the engine's, in one registry.
+    pub metrics: Arc<Metrics>,
     /// Browser session settings the login/logout server functions need.
     pub session: app::shell::api::SessionSettings,
     /// Origins besides the request's own host allowed to change state.

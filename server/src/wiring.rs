@@ -372,22 +372,23 @@ pub async fn build_state(config: Config, mode: RunMode) -> Result<AppState, Star
                 .map_err(|(key, reason)| StartError::Config(format!("{key}: {reason}")))?,
         },
     );
+    let engine = engine::Services {
+        control,
+        store,
+        fleet,
+        auth,
+        iam,
+        audit,
+        jobs,
+        config: registry,
+        deploy,
+        drift,
+    };
     Ok(AppState {
         config: Arc::new(config),
         leptos,
-        engine: engine::Services {
-            control,
-            store,
-            fleet,
-            auth,
-            iam,
-            audit,
-            jobs,
-            config: registry,
-            deploy,
-            drift,
-        },
-        metrics: Arc::new(metrics::HttpMetrics::default()),
+        metrics: Arc::new(metrics::Metrics::new(engine.control.build(), &engine)),
+        engine,
         session,
         auth_origins,
     })

@@ -37,7 +37,8 @@ async fn one_json_line_per_request_and_no_secret_in_logs() {
         level: "trace".into(),
         format: server::config::LogFormat::Json,
     };
-    let _guard = tracing::subscriber::set_default(server::logging::subscriber(&cfg, cap.clone()));
+    let _guard =
+        tracing::subscriber::set_default(server::logging::subscriber(&cfg, None, cap.clone()));
     let canary = "CANARY-7f3a9c-SECRET";
     let a = app().await;
     for (uri, method, body) in [

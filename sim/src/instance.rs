@@ -2,6 +2,7 @@
 //! its behaviour over time (inflight work drains, lag moves, request
 //! counters grow, loaded revisions follow the dev files).
 
+use crate::metrics::{InstanceMetrics, Traffic};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -107,16 +108,19 @@ struct Tenant {
 
 struct Tenants {
     by_id: BTreeMap<String, Tenant>,
-    /// (tenant, status) → requests, for `<kind>_tenant_requests_total`.
-    requests: BTreeMap<(String, u16), u64>,
+    /// The tenants placed on this shard (see `place_tenants`).
+    placed: Vec<String>,
 }
 
 const DEFAULT_DRAIN_MS: u64 = 2_000;
+const TRACEPARENTS_KEPT: usize = 256;
 
 pub(crate) struct Inner {
     pub(crate) info: Mutex<InstanceInfo>,
     tenants: Mutex<Tenants>,
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    metrics: InstanceMetrics,
+    /// The last `traceparent` headers received (bounded).
+    traceparents: Mutex<std::collections::VecDeque<String>>,
     effects: Mutex<Effects>,
     started: Instant,
     placement_path: PathBuf,
@@ -147,14 +151,21 @@ fn file_revision(path: &std::path::Path) -> Option<u64> {
 impl Instance {
     pub fn new(info: InstanceInfo, placement_path: PathBuf, routing_path: PathBuf) -> Self {
         let seed = info.addr.port() as u64 * 7919 + 1;
+        let metrics = InstanceMetrics::new(
+            info.kind,
+            info.shard.as_deref(),
+            &info.version,
+            &info.git_sha,
+        );
         let inst = Self {
             inner: Arc::new(Inner {
                 info: Mutex::new(info),
                 tenants: Mutex::new(Tenants {
                     by_id: BTreeMap::new(),
-                    requests: BTreeMap::new(),
+                    placed: Vec::new(),
                 }),
-                requests: Mutex::new(BTreeMap::new()),
+                metrics,
+                traceparents: Mutex::new(std::collections::VecDeque::new()),
                 effects: Mutex::new(Effects::default()),
                 started: Instant::now(),
                 placement_path,
@@ -165,6 +176,17 @@ impl Instance {
         };
         inst.reload(true);
         inst
+    }
+
+    /// The `traceparent` headers of the last requests that carried one.
+    pub fn traceparents(&self) -> Vec<String> {
+        self.inner
+            .traceparents
+            .lock()
+            .unwrap()
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Every marked side effect this instance saw.
@@ -211,6 +233,7 @@ impl Instance {
         if let Some(r) = file_revision(&self.inner.placement_path) {
             if info.loaded_placement_revision != Some(r) && !is_gateway {
                 self.forget_moved_tenants(info.kind, info.shard.as_deref());
+                self.place_tenants(info.kind, info.shard.as_deref());
             }
             info.loaded_placement_revision = Some(r);
         }
@@ -230,6 +253,30 @@ impl Instance {
                 *self.inner.loaded.lock().unwrap() = Some(Arc::new(d));
             }
         }
+    }
+
+    /// The tenants placed on this instance's shard get synthetic traffic
+    /// (`<kind>_tenant_requests_total`), the first 50 of them: the
+    /// cardinality rule of docs/observability.md.
+    fn place_tenants(&self, kind: ServiceKind, shard: Option<&str>) {
+        let Some(doc) = std::fs::read(&self.inner.placement_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<model::fleet::PlacementDoc>(&b).ok())
+        else {
+            return;
+        };
+        let placed = doc
+            .map(kind)
+            .map(|m| {
+                m.tenants
+                    .iter()
+                    .filter(|(_, s)| Some(s.as_str()) == shard)
+                    .map(|(t, _)| t.as_str().to_owned())
+                    .take(50)
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.inner.tenants.lock().unwrap().placed = placed;
     }
 
     /// A drained tenant placed elsewhere now is no longer this instance's.
@@ -260,34 +307,47 @@ impl Instance {
             f.drain_ms
         });
         let tenant_errors = (f.error_rate * 4.0).round() as u64;
-        {
+        let m = &self.inner.metrics;
+        let inflight = {
             let mut guard = self.inner.tenants.lock().unwrap();
-            let t = &mut *guard;
-            for (id, tenant) in t.by_id.iter_mut() {
+            for (id, tenant) in guard.by_id.iter_mut() {
                 match tenant.state {
                     TenantState::Draining if !f.stuck_drain && tenant.since.elapsed() >= drain => {
                         tenant.state = TenantState::Drained;
                         tenant.inflight = 0;
                     }
                     TenantState::Active => {
-                        *t.requests.entry((id.clone(), 200)).or_default() +=
-                            4 - tenant_errors.min(4);
+                        m.tenant_request(id, 200, 4 - tenant_errors.min(4));
                         if tenant_errors > 0 {
-                            *t.requests.entry((id.clone(), 500)).or_default() += tenant_errors;
+                            m.tenant_request(id, 500, tenant_errors);
                         }
                     }
                     _ => {}
                 }
             }
-        }
-        let errors = (f.error_rate * 10.0).round() as u64;
+            // Placed tenants nobody told this instance about are active.
+            for id in guard
+                .placed
+                .iter()
+                .filter(|t| !guard.by_id.contains_key(*t))
+            {
+                m.tenant_request(id, 200, 1);
+                if tenant_errors > 0 {
+                    m.tenant_request(id, 500, 1);
+                }
+            }
+            guard.by_id.values().map(|t| self.inflight_of(t)).sum()
+        };
         let ok = 5 + (self.rand() * 10.0) as u64;
-        let mut r = self.inner.requests.lock().unwrap();
-        *r.entry(("/v1/commands".into(), 200)).or_default() += ok;
-        *r.entry(("/v1/queries".into(), 200)).or_default() += ok / 2;
-        if errors > 0 {
-            *r.entry(("/v1/commands".into(), 500)).or_default() += errors;
-        }
+        let traffic = Traffic {
+            commands_ok: ok,
+            commands_failed: (f.error_rate * 10.0).round() as u64,
+            queries_ok: ok / 2,
+            slow: Duration::from_millis(f.slow_ms),
+            inflight,
+            lag: self.lag(),
+        };
+        m.tick(&traffic, || self.rand());
     }
 
     /// Inflight work of a tenant now: a drain counts down linearly over
@@ -353,8 +413,42 @@ impl Instance {
                 .route("/admin/tenants/{tenant}/drain", post(drain))
                 .route("/admin/tenants/{tenant}/resume", post(resume))
         };
-        r.with_state(self.clone())
+        r.route_layer(axum::middleware::from_fn_with_state(self.clone(), served))
+            .with_state(self.clone())
     }
+}
+
+/// Counts what the instance really serves (probes, admin calls) by its
+/// route template, beside the synthetic tenant traffic.
+async fn served(
+    State(i): State<Instance>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    if let Some(tp) = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        let mut seen = i.inner.traceparents.lock().unwrap();
+        if seen.len() == TRACEPARENTS_KEPT {
+            seen.pop_front();
+        }
+        seen.push_back(tp.to_owned());
+    }
+    let m = &i.inner.metrics;
+    m.in_flight().inc();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    m.in_flight().dec();
+    m.served(&route, &method, res.status().as_u16(), started.elapsed());
+    res
 }
 
 fn error_500() -> Response {
@@ -410,48 +504,12 @@ async fn metrics(State(i): State<Instance>) -> Response {
     if i.delay().await {
         return error_500();
     }
-    let info = i.info();
-    let k = info.kind.as_str();
-    let mut out = format!(
-        "# TYPE {k}_build_info gauge\n{k}_build_info{{service=\"{k}\",version=\"{}\",git_sha=\"{}\"}} 1\n# TYPE {k}_http_requests_total counter\n",
-        info.version, info.git_sha
-    );
-    for ((route, status), n) in i.inner.requests.lock().unwrap().iter() {
-        out.push_str(&format!(
-            "{k}_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"
-        ));
-    }
-    if k != "gateway" {
-        let tenants: Vec<Tenant> = i
-            .inner
-            .tenants
-            .lock()
-            .unwrap()
-            .by_id
-            .values()
-            .copied()
-            .collect();
-        let inflight: u64 = tenants.iter().map(|t| i.inflight_of(t)).sum();
-        out.push_str(&format!("# TYPE {k}_tenant_requests_total counter\n"));
-        for ((tenant, status), n) in i.inner.tenants.lock().unwrap().requests.iter() {
-            out.push_str(&format!(
-                "{k}_tenant_requests_total{{tenant=\"{tenant}\",status=\"{status}\"}} {n}\n"
-            ));
-        }
-        out.push_str(&format!(
-            "# TYPE {k}_worker_inflight gauge\n{k}_worker_inflight {inflight}\n"
-        ));
-        out.push_str(&format!(
-            "# TYPE {k}_worker_lag gauge\n{k}_worker_lag {}\n",
-            i.lag()
-        ));
-    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        out,
+        i.inner.metrics.render(),
     )
         .into_response()
 }
@@ -687,8 +745,14 @@ async fn command(State(i): State<Instance>, headers: axum::http::HeaderMap) -> R
         Err(r) => return *r,
     };
     let failed = i.delay().await;
-    let mut ts = i.inner.tenants.lock().unwrap();
-    let state = ts.by_id.get(t.as_str()).map(|x| x.state);
+    let state = i
+        .inner
+        .tenants
+        .lock()
+        .unwrap()
+        .by_id
+        .get(t.as_str())
+        .map(|x| x.state);
     let (status, body) = match state {
         Some(TenantState::Draining | TenantState::Drained) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -700,8 +764,8 @@ async fn command(State(i): State<Instance>, headers: axum::http::HeaderMap) -> R
         ),
         _ => (StatusCode::OK, serde_json::json!({"accepted": true})),
     };
-    *ts.requests
-        .entry((t.as_str().to_owned(), status.as_u16()))
-        .or_default() += 1;
+    i.inner
+        .metrics
+        .tenant_request(t.as_str(), status.as_u16(), 1);
     (status, Json(body)).into_response()
 }

@@ -6,6 +6,7 @@
 
 pub mod gateway;
 pub mod instance;
+mod metrics;
 pub mod topology;
 
 pub use gateway::{dev_roles, dev_users, DevUser, Iam, IamConfig, SharedSecret};

@@ -327,6 +327,15 @@ impl Fleet {
         self.slots.iter().map(|s| s.instance.info()).collect()
     }
 
+    /// The `traceparent` headers the instances received, newest last, per
+    /// instance id (trace propagation tests).
+    pub fn traceparents(&self) -> BTreeMap<String, Vec<String>> {
+        self.slots
+            .iter()
+            .map(|s| (s.instance.info().id, s.instance.traceparents()))
+            .collect()
+    }
+
     /// Applies fault knobs to one instance; `down` stops or restarts its listener.
     pub async fn set_faults(&self, id: &str, faults: Faults) -> Result<(), String> {
         apply(&self.slots, id, faults).await

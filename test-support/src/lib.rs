@@ -34,6 +34,39 @@ pub fn component(var: &str, test: &str) -> Option<String> {
     }
 }
 
+/// A real component's binary on `PATH` (e.g. `victoria-metrics`, installed
+/// by scripts/tools.sh from Debian): missing, the same loud SKIPPED line or
+/// failure under `CI=true` as [`component`].
+pub fn binary(name: &str, test: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            !under_ci(),
+            "{test}: `{name}` is not on PATH under CI=true; this suite must run"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED {test}: `{name}` not on PATH (scripts/tools.sh test installs it) ***\n"
+        );
+    }
+    found
+}
+
+/// A child process killed (and reaped) when the guard drops, so a failing
+/// test leaves no server behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The Docker Engine (a Swarm manager) for suites that need one: a socket
 /// path (`/var/run/docker.sock`), set by scripts/test.sh after it started
 /// dockerd and `docker swarm init`.

@@ -12,11 +12,17 @@ use hyper_util::rt::TokioExecutor;
 use model::fleet::{ServiceKind, ShardId};
 use model::views::{FleetSnapshot, HealthStatus, InstanceHealth};
 use model::{CorrelationId, RequestId};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use rand::RngCore;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Semaphore};
+use tracing::Instrument;
 
 /// Cap on a probe answer's body; `/metrics` of a service is far smaller.
 const MAX_BODY: usize = 1 << 20;
@@ -49,7 +55,67 @@ impl Default for PollerConfig {
 #[derive(Clone)]
 pub struct HealthPoller {
     rx: watch::Receiver<Arc<FleetSnapshot>>,
+    metrics: SweepMetrics,
     _task: Arc<Guard>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InstanceLabels {
+    kind: &'static str,
+    status: &'static str,
+}
+
+/// The contract's instance statuses, each health status in one of them.
+const STATUSES: [&str; 4] = ["up", "degraded", "down", "unknown"];
+
+fn status_label(s: HealthStatus) -> &'static str {
+    match s {
+        HealthStatus::Healthy => "up",
+        // Alive (`/health` answers) but not taking traffic.
+        HealthStatus::Unready => "degraded",
+        HealthStatus::Down | HealthStatus::Timeout => "down",
+        HealthStatus::Unknown => "unknown",
+    }
+}
+
+/// What each sweep measures: its duration and, after it, the instances
+/// per kind and status.
+#[derive(Clone)]
+struct SweepMetrics {
+    duration: Histogram,
+    instances: Family<InstanceLabels, Gauge>,
+}
+
+impl SweepMetrics {
+    fn new() -> Self {
+        let m = Self {
+            duration: Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            instances: Family::default(),
+        };
+        m.set_instances(std::iter::empty());
+        m
+    }
+
+    /// Every kind × status is set, zeros included: a status that empties
+    /// goes to 0 rather than keeping its last count.
+    fn set_instances<'a>(&self, all: impl Iterator<Item = &'a InstanceHealth>) {
+        let mut counts: BTreeMap<(&'static str, &'static str), i64> = BTreeMap::new();
+        for h in all {
+            *counts
+                .entry((h.kind.as_str(), status_label(h.status)))
+                .or_default() += 1;
+        }
+        for kind in ServiceKind::ALL {
+            for status in STATUSES {
+                let labels = InstanceLabels {
+                    kind: kind.as_str(),
+                    status,
+                };
+                let n = counts.get(&(labels.kind, status)).copied().unwrap_or(0);
+                self.instances.get_or_create(&labels).set(n);
+            }
+        }
+    }
 }
 
 struct Guard(tokio::task::JoinHandle<()>);
@@ -104,23 +170,32 @@ async fn get(
     correlation: &CorrelationId,
 ) -> Result<(u16, Bytes, Duration), String> {
     let started = Instant::now();
-    let req = http::Request::get(url)
+    let span = crate::telemetry::outbound("GET", url);
+    let mut req = http::Request::get(url)
         .header("x-request-id", RequestId::from_random(random16()).as_str())
         .header("x-correlation-id", correlation.as_str())
-        .header("user-agent", "control-fleet-poller")
+        .header("user-agent", "control-fleet-poller");
+    if let Some(tp) = crate::telemetry::downstream(&span, None) {
+        req = req.header("traceparent", tp);
+    }
+    let req = req
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("bad url {url}: {e}"))?;
-    let res = client.request(req).await.map_err(|e| {
-        use std::error::Error;
-        // The connect error's cause says "connection refused" and the like.
-        let mut msg = e.to_string();
-        let mut src = e.source();
-        while let Some(s) = src {
-            msg = s.to_string();
-            src = s.source();
-        }
-        msg
-    })?;
+    let res = client
+        .request(req)
+        .instrument(span.clone())
+        .await
+        .map_err(|e| {
+            use std::error::Error;
+            // The connect error's cause says "connection refused" and the like.
+            let mut msg = e.to_string();
+            let mut src = e.source();
+            while let Some(s) = src {
+                msg = s.to_string();
+                src = s.source();
+            }
+            msg
+        })?;
     let status = res.status().as_u16();
     // Reading stops at the cap: an endpoint cannot make the poller buffer
     // an unbounded body.
@@ -366,11 +441,27 @@ impl HealthPoller {
             interval_ms: cfg.interval.as_millis() as u64,
             ..Default::default()
         }));
-        let task = tokio::spawn(run(docs, cfg, tx));
+        let metrics = SweepMetrics::new();
+        let task = tokio::spawn(run(docs, cfg, tx, metrics.clone()));
         Self {
             rx,
+            metrics,
             _task: Arc::new(Guard(task)),
         }
+    }
+
+    /// Adds the sweep's families to the control plane's registry.
+    pub fn register_metrics(&self, r: &mut Registry) {
+        r.register(
+            "control_fleet_sweep_duration_seconds",
+            "Duration of one health sweep over every instance",
+            self.metrics.duration.clone(),
+        );
+        r.register(
+            "control_fleet_instances",
+            "Instances after the last sweep, by service kind and status (up, degraded, down, unknown)",
+            self.metrics.instances.clone(),
+        );
     }
 
     pub fn snapshot(&self) -> Arc<FleetSnapshot> {
@@ -424,6 +515,8 @@ fn spawn_sweep(
 ) {
     let sem = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let cor = CorrelationId::from_random(random16());
+    // One trace per sweep: its probes are the sweep's children.
+    let sweep = tracing::info_span!("fleet.sweep", correlation_id = %cor, instances = all.len());
     for t in all {
         let (client, state, tx, sem, cor, timeout) = (
             client.clone(),
@@ -433,17 +526,25 @@ fn spawn_sweep(
             cor.clone(),
             cfg.timeout,
         );
-        tokio::spawn(async move {
-            let Ok(_permit) = sem.acquire_owned().await else {
-                return;
-            };
-            let h = probe(&client, &t, &state, timeout, &cor).await;
-            let _ = tx.send(h).await;
-        });
+        tokio::spawn(
+            async move {
+                let Ok(_permit) = sem.acquire_owned().await else {
+                    return;
+                };
+                let h = probe(&client, &t, &state, timeout, &cor).await;
+                let _ = tx.send(h).await;
+            }
+            .instrument(sweep.clone()),
+        );
     }
 }
 
-async fn run(docs: FleetDocs, cfg: PollerConfig, tx: watch::Sender<Arc<FleetSnapshot>>) {
+async fn run(
+    docs: FleetDocs,
+    cfg: PollerConfig,
+    tx: watch::Sender<Arc<FleetSnapshot>>,
+    metrics: SweepMetrics,
+) {
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .build_http();
@@ -457,6 +558,7 @@ async fn run(docs: FleetDocs, cfg: PollerConfig, tx: watch::Sender<Arc<FleetSnap
         // show as unknown until probed.
         latest.retain(|url, _| all.iter().any(|t| &t.url == url));
         let (rtx, mut rrx) = mpsc::channel(1024);
+        let started = Instant::now();
         spawn_sweep(client.clone(), state.clone(), all, &cfg, rtx);
         let mut last_publish = Instant::now();
         let mut dirty = false;
@@ -481,6 +583,8 @@ async fn run(docs: FleetDocs, cfg: PollerConfig, tx: watch::Sender<Arc<FleetSnap
         if dirty {
             publish(&tx, &latest, &cfg);
         }
+        metrics.duration.observe(started.elapsed().as_secs_f64());
+        metrics.set_instances(latest.values());
         if tx.is_closed() {
             return;
         }
@@ -513,6 +617,75 @@ fn publish(
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn instance(kind: ServiceKind, endpoint: &str, status: HealthStatus) -> InstanceHealth {
+        InstanceHealth {
+            kind,
+            shard: ShardId::parse("s1").unwrap(),
+            endpoint: endpoint.into(),
+            status,
+            latency_ms: None,
+            version: None,
+            git_sha: None,
+            loaded_placement_revision: None,
+            loaded_routing_revision: None,
+            current_placement_revision: 0,
+            current_routing_revision: 0,
+            not_reloaded: false,
+            draining_tenants: Vec::new(),
+            last_error: None,
+            checked_at_ms: 0,
+            recent_latency_ms: Vec::new(),
+            request_counts: None,
+            error_ratio: None,
+            behind_since_ms: None,
+        }
+    }
+
+    #[test]
+    fn instance_gauges_are_set_whole_after_each_sweep() {
+        let m = SweepMetrics::new();
+        let count = |kind: ServiceKind, status| {
+            m.instances
+                .get(&InstanceLabels {
+                    kind: kind.as_str(),
+                    status,
+                })
+                .map(|g| g.get())
+        };
+        // Every kind × status exists before the first sweep.
+        for kind in ServiceKind::ALL {
+            for status in STATUSES {
+                assert_eq!(count(kind, status), Some(0), "{kind} {status}");
+            }
+        }
+        let runner = ServiceKind::Runner;
+        m.set_instances(
+            [
+                instance(runner, "http://a", HealthStatus::Down),
+                instance(runner, "http://b", HealthStatus::Timeout),
+                instance(runner, "http://c", HealthStatus::Unready),
+                instance(ServiceKind::Gateway, "http://g", HealthStatus::Healthy),
+            ]
+            .iter(),
+        );
+        assert_eq!(count(runner, "down"), Some(2), "timeout counts as down");
+        assert_eq!(count(runner, "degraded"), Some(1));
+        assert_eq!(count(ServiceKind::Gateway, "up"), Some(1));
+        // The next sweep finds them all up: down and degraded empty to 0.
+        m.set_instances(
+            [
+                instance(runner, "http://a", HealthStatus::Healthy),
+                instance(runner, "http://b", HealthStatus::Healthy),
+                instance(runner, "http://c", HealthStatus::Healthy),
+            ]
+            .iter(),
+        );
+        assert_eq!(count(runner, "up"), Some(3));
+        assert_eq!(count(runner, "down"), Some(0));
+        assert_eq!(count(runner, "degraded"), Some(0));
+        assert_eq!(count(ServiceKind::Gateway, "up"), Some(0));
+    }
 
     #[test]
     fn request_counters_sum_every_route_and_count_5xx() {

@@ -1,14 +1,16 @@
-//! The job engine's metrics (prometheus-client), exposed on `/metrics`
-//! beside the HTTP ones. Labels are bounded: the kind, the outcome, and a
-//! step's class (its name up to `:`), never an id or an endpoint.
+//! The job engine's metrics (prometheus-client), registered in the control
+//! plane's registry (`/metrics`). Labels are bounded: the kind, the
+//! outcome, and a step's class (its name up to `:`), never an id or an
+//! endpoint.
 
+use model::jobs::{JobKind, JobState};
+use model::ErrorCode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::sync::Mutex;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
@@ -39,7 +41,6 @@ fn step_histogram() -> Histogram {
 }
 
 pub struct JobMetrics {
-    registry: Mutex<Registry>,
     pub created: Family<KindLabel, Counter>,
     pub finished: Family<OutcomeLabels, Counter>,
     pub in_flight: Family<KindLabel, Gauge>,
@@ -51,10 +52,20 @@ pub struct JobMetrics {
     pub idempotency_conflicts: Family<CodeLabel, Counter>,
 }
 
+/// The codes `Jobs::conflict` counts (the refusals of an Idempotency-Key).
+const CONFLICT_CODES: [ErrorCode; 4] = [
+    ErrorCode::IdempotencyKeyRequired,
+    ErrorCode::BadIdempotencyKey,
+    ErrorCode::IdempotencyKeyReused,
+    ErrorCode::IdempotencyInFlight,
+];
+
 impl Default for JobMetrics {
+    /// Every bounded label set starts at 0, so a dashboard shows 0 for a
+    /// kind that has run no job yet rather than "no data". Step classes
+    /// are known only once a job of the kind runs them.
     fn default() -> Self {
         let m = Self {
-            registry: Mutex::new(Registry::default()),
             created: Family::default(),
             finished: Family::default(),
             in_flight: Family::default(),
@@ -65,68 +76,83 @@ impl Default for JobMetrics {
             replays: Counter::default(),
             idempotency_conflicts: Family::default(),
         };
-        {
-            let mut r = m.registry.lock().unwrap_or_else(|p| p.into_inner());
-            r.register(
-                "control_jobs_created",
-                "Jobs created, by kind",
-                m.created.clone(),
-            );
-            r.register(
-                "control_jobs_finished",
-                "Jobs that reached a terminal state, by kind and outcome",
-                m.finished.clone(),
-            );
-            r.register(
-                "control_jobs_in_flight",
-                "Jobs not finished (pending, running, cancelling), by kind",
-                m.in_flight.clone(),
-            );
-            r.register(
-                "control_jobs_waiting",
-                "Jobs waiting for a lock, by kind",
-                m.waiting.clone(),
-            );
-            r.register(
-                "control_job_step_duration_seconds",
-                "Duration of one step attempt, by kind and step class",
-                m.step_seconds.clone(),
-            );
-            r.register(
-                "control_job_step_retries",
-                "Step attempts that failed and were retried",
-                m.step_retries.clone(),
-            );
-            r.register(
-                "control_job_lease_takeovers",
-                "Jobs claimed after another runner's lease expired",
-                m.takeovers.clone(),
-            );
-            r.register(
-                "control_job_idempotency_replays",
-                "Job creates answered with the stored response",
-                m.replays.clone(),
-            );
-            r.register(
-                "control_job_idempotency_conflicts",
-                "Job creates refused for their Idempotency-Key, by code",
-                m.idempotency_conflicts.clone(),
-            );
+        for k in JobKind::ALL {
+            let label = kind(k);
+            m.created.get_or_create_owned(&label);
+            m.in_flight.get_or_create_owned(&label);
+            m.waiting.get_or_create_owned(&label);
+            m.takeovers.get_or_create_owned(&label);
+            for state in JobState::ALL.into_iter().filter(|s| s.is_terminal()) {
+                m.finished.get_or_create_owned(&OutcomeLabels {
+                    kind: label.kind.clone(),
+                    outcome: state.as_str().to_owned(),
+                });
+            }
+        }
+        for code in CONFLICT_CODES {
+            m.idempotency_conflicts.get_or_create_owned(&CodeLabel {
+                code: code.as_str().to_owned(),
+            });
         }
         m
     }
 }
 
 impl JobMetrics {
-    /// Prometheus text exposition (without the `# EOF` of OpenMetrics,
-    /// since it is appended to the other metrics).
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let r = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        if prometheus_client::encoding::text::encode_registry(&mut out, &r).is_err() {
-            return String::new();
-        }
-        out
+    /// One step attempt's duration. The step class's retry counter starts
+    /// at 0 with its first attempt: a step that never retried shows 0.
+    pub fn step_attempt(&self, labels: &StepLabels, seconds: f64) {
+        self.step_seconds.get_or_create(labels).observe(seconds);
+        self.step_retries.get_or_create_owned(labels);
+    }
+
+    /// Adds the job engine's families to the control plane's registry.
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "control_jobs_created",
+            "Jobs created, by kind",
+            self.created.clone(),
+        );
+        r.register(
+            "control_jobs_finished",
+            "Jobs that reached a terminal state, by kind and outcome",
+            self.finished.clone(),
+        );
+        r.register(
+            "control_jobs_in_flight",
+            "Jobs not finished (pending, running, cancelling), by kind",
+            self.in_flight.clone(),
+        );
+        r.register(
+            "control_jobs_waiting",
+            "Jobs waiting for a lock, by kind",
+            self.waiting.clone(),
+        );
+        r.register(
+            "control_job_step_duration_seconds",
+            "Duration of one step attempt, by kind and step class",
+            self.step_seconds.clone(),
+        );
+        r.register(
+            "control_job_step_retries",
+            "Step attempts that failed and were retried",
+            self.step_retries.clone(),
+        );
+        r.register(
+            "control_job_lease_takeovers",
+            "Jobs claimed after another runner's lease expired",
+            self.takeovers.clone(),
+        );
+        r.register(
+            "control_job_idempotency_replays",
+            "Job creates answered with the stored response",
+            self.replays.clone(),
+        );
+        r.register(
+            "control_job_idempotency_conflicts",
+            "Job creates refused for their Idempotency-Key, by code",
+            self.idempotency_conflicts.clone(),
+        );
     }
 }
 
@@ -135,7 +161,7 @@ pub fn step_class(name: &str) -> String {
     name.split(':').next().unwrap_or(name).to_owned()
 }
 
-pub fn kind(k: model::jobs::JobKind) -> KindLabel {
+pub fn kind(k: JobKind) -> KindLabel {
     KindLabel {
         kind: k.as_str().to_owned(),
     }

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 /// What the feed knows of an unfinished job.
 #[derive(Debug, Clone)]
@@ -374,8 +375,9 @@ async fn renew(jobs: Jobs, handle: Arc<Handle>) {
 async fn drive(jobs: &Jobs, handle: Handle, shared: &Shared) {
     let handle = Arc::new(handle);
     let renewal = AbortOnDrop(tokio::spawn(renew(jobs.clone(), handle.clone())));
+    let span = job_span(&handle.job().await);
     let r = tokio::select! {
-        r = run(jobs, &handle, shared) => r,
+        r = run(jobs, &handle, shared).instrument(span) => r,
         _ = handle.lost.wait() => Err(WriteError::LeaseLost),
     };
     drop(renewal);
@@ -388,6 +390,23 @@ async fn drive(jobs: &Jobs, handle: Handle, shared: &Shared) {
             tracing::error!(job = %handle.key, error = %e, "job runner stopped; the job is taken over after its lease")
         }
     }
+}
+
+/// The job's span, a child of the request that created it (its recorded
+/// `traceparent`), whichever replica runs it and however often it is taken
+/// over: one trace per job.
+fn job_span(job: &Job) -> tracing::Span {
+    let span = tracing::info_span!(
+        "job",
+        otel.name = %format!("job {}", job.kind.as_str()),
+        job_id = %job.id,
+        kind = job.kind.as_str(),
+        tenant_id = job.target.tenant().map(|t| t.as_str()).unwrap_or_default(),
+        request_id = %job.ids.request_id,
+        correlation_id = %job.ids.correlation_id,
+    );
+    crate::telemetry::continue_trace_from(&span, &job.ids.traceparent);
+    span
 }
 
 /// Counts a job as waiting while it lives.
@@ -594,7 +613,14 @@ async fn run_step(
             }
         }
     };
-    let result = match tokio::time::timeout(policy.timeout, attempt_run).await {
+    let step_span = tracing::info_span!(
+        "step",
+        otel.name = %format!("step {}", metrics::step_class(&name)),
+        step = %name,
+        attempt,
+    );
+    let result = match tokio::time::timeout(policy.timeout, attempt_run.instrument(step_span)).await
+    {
         Ok(r) => r,
         Err(_) => Err(super::workflow::StepFailure::retry(
             "step_timeout",
@@ -606,9 +632,7 @@ async fn run_step(
     };
     jobs.inner()
         .metrics
-        .step_seconds
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
+        .step_attempt(&labels, started.elapsed().as_secs_f64());
     match result {
         Ok(output) => {
             handle

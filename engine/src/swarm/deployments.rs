@@ -15,12 +15,14 @@ use model::deploy::{
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -73,58 +75,183 @@ struct EventLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
-    outcome: String,
+    outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabels {
+    role: String,
+    state: String,
+    availability: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabels {
+    stack: String,
+    service: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplicaLabels {
+    stack: String,
+    service: String,
+    kind: &'static str,
+}
+
+/// A gauge family set whole from each snapshot: a label set the snapshot
+/// no longer has (a removed service, a node that left) is removed rather
+/// than left at its last value.
+struct SnapshotGauge<L> {
+    family: Family<L, Gauge>,
+    /// The label sets the last snapshot set.
+    shown: Mutex<HashSet<L>>,
+}
+
+impl<L: Clone + std::hash::Hash + Eq> SnapshotGauge<L> {
+    fn new() -> Self {
+        Self {
+            family: Family::default(),
+            shown: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Sets every label set of `now` and removes the ones it lacks (rather
+    /// than clearing first: a scrape meanwhile would see every series gone).
+    fn set_all(&self, now: HashMap<L, i64>) {
+        let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        for gone in shown.iter().filter(|l| !now.contains_key(*l)) {
+            self.family.remove(gone);
+        }
+        for (labels, n) in &now {
+            self.family.get_or_create(labels).set(*n);
+        }
+        *shown = now.into_keys().collect();
+    }
+}
+
+/// Deploy annotations' outcomes: written, or failed after their retries.
+const ANNOTATION_OUTCOMES: [&str; 2] = ["written", "failed"];
+
 struct Metrics {
-    registry: Mutex<Registry>,
     deploy_events: Family<EventLabels, Counter>,
     annotations: Family<OutcomeLabel, Counter>,
     refresh_seconds: Histogram,
     refresh_errors: Counter,
     recorded: Counter,
+    nodes: SnapshotGauge<NodeLabels>,
+    tasks: SnapshotGauge<TaskLabels>,
+    replicas: SnapshotGauge<ReplicaLabels>,
 }
 
 impl Metrics {
     fn new() -> Self {
         let m = Self {
-            registry: Mutex::new(Registry::default()),
             deploy_events: Family::default(),
             annotations: Family::default(),
             refresh_seconds: Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
             refresh_errors: Counter::default(),
             recorded: Counter::default(),
+            nodes: SnapshotGauge::new(),
+            tasks: SnapshotGauge::new(),
+            replicas: SnapshotGauge::new(),
         };
-        {
-            let mut r = m.registry.lock().unwrap_or_else(|p| p.into_inner());
-            r.register(
-                "control_deploy_events",
-                "Deploys observed on Swarm, by stack, service, version and outcome (started, completed, paused, rollback_started, rollback_paused, rolled_back)",
-                m.deploy_events.clone(),
-            );
-            r.register(
-                "control_deploy_annotations",
-                "Deploy annotations written to Grafana (outcome written, or failed after its retries)",
-                m.annotations.clone(),
-            );
-            r.register(
-                "control_swarm_refresh_duration_seconds",
-                "Time to read services, tasks and nodes from the Docker Engine",
-                m.refresh_seconds.clone(),
-            );
-            r.register(
-                "control_swarm_refresh_errors",
-                "Reads of the Docker Engine that failed",
-                m.refresh_errors.clone(),
-            );
-            r.register(
-                "control_deploy_specs_recorded",
-                "Service specs recorded in the deploy history",
-                m.recorded.clone(),
-            );
+        for outcome in ANNOTATION_OUTCOMES {
+            m.annotations.get_or_create_owned(&OutcomeLabel { outcome });
         }
         m
     }
+
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "control_deploy_events",
+            "Deploys observed on Swarm, by stack, service, version and outcome (started, completed, paused, rollback_started, rollback_paused, rolled_back)",
+            self.deploy_events.clone(),
+        );
+        r.register(
+            "control_deploy_annotations",
+            "Deploy annotations written to Grafana (outcome written, or failed after its retries)",
+            self.annotations.clone(),
+        );
+        r.register(
+            "control_swarm_refresh_duration_seconds",
+            "Time to read services, tasks and nodes from the Docker Engine",
+            self.refresh_seconds.clone(),
+        );
+        r.register(
+            "control_swarm_refresh_errors",
+            "Reads of the Docker Engine that failed",
+            self.refresh_errors.clone(),
+        );
+        r.register(
+            "control_deploy_specs_recorded",
+            "Service specs recorded in the deploy history",
+            self.recorded.clone(),
+        );
+        r.register(
+            "control_swarm_nodes",
+            "Swarm nodes, by role, state and availability",
+            self.nodes.family.clone(),
+        );
+        r.register(
+            "control_swarm_tasks",
+            "Swarm tasks (as the daemon keeps them, history included), by stack, service and state",
+            self.tasks.family.clone(),
+        );
+        r.register(
+            "control_swarm_service_replicas",
+            "Replicas of a Swarm service, desired and running",
+            self.replicas.family.clone(),
+        );
+    }
+
+    /// The Swarm gauges from one successful read.
+    fn observe(&self, snap: &Snapshot) {
+        let mut nodes = HashMap::new();
+        for n in &snap.nodes {
+            *nodes
+                .entry(NodeLabels {
+                    role: n.role.clone(),
+                    state: n.state.clone(),
+                    availability: n.availability.clone(),
+                })
+                .or_insert(0) += 1;
+        }
+        let mut tasks = HashMap::new();
+        let mut replicas = HashMap::new();
+        for (view, _) in snap.services.values() {
+            let stack = view.stack.clone().unwrap_or_default();
+            let service = view.name.to_string();
+            for t in snap.tasks.get(&view.id).into_iter().flatten() {
+                *tasks
+                    .entry(TaskLabels {
+                        stack: stack.clone(),
+                        service: service.clone(),
+                        // One word, as the daemon spells it (and the UI shows it).
+                        state: format!("{:?}", t.state).to_lowercase(),
+                    })
+                    .or_insert(0) += 1;
+            }
+            let replica = |kind| ReplicaLabels {
+                stack: stack.clone(),
+                service: service.clone(),
+                kind,
+            };
+            // A global service the daemon gave no task count for has no
+            // desired number.
+            if let Some(desired) = view.replicas_desired {
+                replicas.insert(replica("desired"), gauge_value(desired));
+            }
+            replicas.insert(replica("running"), gauge_value(view.replicas_running));
+        }
+        self.nodes.set_all(nodes);
+        self.tasks.set_all(tasks);
+        self.replicas.set_all(replicas);
+    }
+}
+
+fn gauge_value(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 const NODES_EVERY_MS: u64 = 30_000;
@@ -276,19 +403,10 @@ impl Deployments {
         .boxed()
     }
 
-    /// Prometheus text of the deploy metrics (appended to `/metrics`).
-    pub fn render_metrics(&self) -> String {
-        let mut out = String::new();
-        let r = self
-            .inner
-            .metrics
-            .registry
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if prometheus_client::encoding::text::encode_registry(&mut out, &r).is_err() {
-            return String::new();
-        }
-        out
+    /// Adds the observer's families (deploys, the Swarm gauges) to the
+    /// control plane's registry.
+    pub fn register_metrics(&self, r: &mut Registry) {
+        self.inner.metrics.register(r);
     }
 
     /// Reads services, tasks and nodes; records every spec not yet in the
@@ -297,7 +415,10 @@ impl Deployments {
     pub async fn refresh(&self) -> Result<Arc<Snapshot>, DeployError> {
         let _one = self.inner.refreshing.lock().await;
         let started = std::time::Instant::now();
-        let read = self.read().await;
+        let read = self
+            .read()
+            .instrument(crate::telemetry::docker("swarm.read"))
+            .await;
         self.inner
             .metrics
             .refresh_seconds
@@ -383,6 +504,7 @@ impl Deployments {
             }
         }
         let snap = Arc::new(services);
+        self.inner.metrics.observe(&snap);
         self.inner.snapshot.send_replace(snap.clone());
         Ok(snap)
     }
@@ -491,9 +613,7 @@ impl Deployments {
             me.inner
                 .metrics
                 .annotations
-                .get_or_create(&OutcomeLabel {
-                    outcome: outcome.into(),
-                })
+                .get_or_create(&OutcomeLabel { outcome })
                 .inc();
         });
     }

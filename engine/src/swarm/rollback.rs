@@ -27,6 +27,7 @@ use model::moves::{Plan, PlanStep, Reverse, Revisions};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 mod step {
     pub const GATES: &str = "gate:preflight";
@@ -435,6 +436,7 @@ impl Flow {
         self.deploy
             .swarm()
             .update_service(&id, spec, version)
+            .instrument(crate::telemetry::docker("service.update"))
             .await
             .map_err(swarm_failure)?;
         Ok(Some(

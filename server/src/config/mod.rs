@@ -14,6 +14,7 @@ mod registry;
 mod server;
 mod store;
 mod swarm;
+mod traces;
 
 pub use audit::AuditConfig;
 pub use auth::AuthConfig;
@@ -26,6 +27,7 @@ pub use registry::RegistryConfig;
 pub use server::{LogConfig, LogFormat, ServerConfig};
 pub use store::{nats_host_port, NatsConfig, StoreBackend, StoreConfig};
 pub use swarm::{SwarmConfig, SwarmConnectKind};
+pub use traces::TracesConfig;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -90,6 +92,7 @@ pub struct Config {
     pub swarm: SwarmConfig,
     pub grafana: GrafanaConfig,
     pub drift: DriftConfig,
+    pub traces: TracesConfig,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -174,6 +177,10 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("grafana", "token", Kind::Str),
     ("grafana", "dashboard_uid", Kind::Str),
     ("drift", "stacks", Kind::Str),
+    ("traces", "endpoint", Kind::Str),
+    ("traces", "service_name", Kind::Str),
+    ("traces", "sample_ratio", Kind::Float),
+    ("traces", "timeout_ms", Kind::Int),
 ];
 
 /// `CONTROL_*` variables that are not config keys: the config file path,
@@ -329,6 +336,9 @@ impl Config {
             .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
         self.drift
             .stack_list()
+            .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
+        self.traces
+            .check()
             .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
         if self.grafana.url.is_some() != self.grafana.token.is_some() {
             return Err(ConfigError::Invalid {

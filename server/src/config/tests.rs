@@ -158,6 +158,10 @@ fn every_config_field_has_an_env_key() {
             token: Some(Secret("g".into())),
             dashboard_uid: Some("ops".into()),
         },
+        traces: super::TracesConfig {
+            endpoint: Some("http://tempo:4318/v1/traces".into()),
+            ..Default::default()
+        },
         swarm: super::SwarmConfig {
             tls_addr: Some("tcp://m:2376".into()),
             tls_ca_file: Some("/ca.pem".into()),
@@ -296,4 +300,52 @@ fn a_tls_swarm_needs_its_address_and_files() {
     let c = Config::load_from(None, env(&[("CONTROL_SWARM_CONNECT", "none")])).unwrap();
     assert_eq!(c.swarm.connect().unwrap(), None);
     assert!(Config::load_from(None, env(&[("CONTROL_SWARM_POLL_MS", "0")])).is_err());
+}
+
+#[test]
+fn trace_settings_are_checked_and_name_the_key() {
+    let load = |pairs: &[(&str, &str)]| {
+        Config::load_from(
+            None,
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    };
+    let c = load(&[
+        ("CONTROL_TRACES_ENDPOINT", "http://tempo:4318/v1/traces"),
+        ("CONTROL_TRACES_SAMPLE_RATIO", "0.25"),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.traces.endpoint.as_deref(),
+        Some("http://tempo:4318/v1/traces")
+    );
+    assert_eq!(c.traces.sample_ratio, 0.25);
+    assert_eq!(Config::default().traces.endpoint, None, "off by default");
+    for (pairs, key) in [
+        (
+            vec![("CONTROL_TRACES_ENDPOINT", "https://tempo:4318/v1/traces")],
+            "traces.endpoint",
+        ),
+        (
+            vec![("CONTROL_TRACES_ENDPOINT", "tempo:4318")],
+            "traces.endpoint",
+        ),
+        (
+            vec![("CONTROL_TRACES_SAMPLE_RATIO", "1.5")],
+            "traces.sample_ratio",
+        ),
+        (
+            vec![("CONTROL_TRACES_SERVICE_NAME", " ")],
+            "traces.service_name",
+        ),
+        (
+            vec![("CONTROL_TRACES_TIMEOUT_MS", "0")],
+            "traces.timeout_ms",
+        ),
+    ] {
+        match load(&pairs) {
+            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{pairs:?}"),
+            other => panic!("{pairs:?}: {other:?}"),
+        }
+    }
 }

@@ -8,6 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use model::{CorrelationId, RequestId, SpanId, TraceId, TraceParent};
 use rand::RngCore;
+use tracing::Instrument;
 
 pub const REQUEST_ID: &str = "x-request-id";
 pub const CORRELATION_ID: &str = "x-correlation-id";
@@ -78,12 +79,35 @@ impl RequestIds {
 
 /// Assigns the ids, makes them visible to handlers (extension) and to
 /// downstream code reading headers (the request's own headers are replaced
-/// with the validated values), and echoes them on the response.
+/// with the validated values), and echoes them on the response. The request
+/// runs in its span (`request`), a child of the incoming `traceparent`;
+/// when traces are exported, the echoed `traceparent` is that span's.
 pub async fn assign_ids(mut req: Request, next: Next) -> Response {
-    let ids = RequestIds::from_headers(req.headers());
+    let mut ids = RequestIds::from_headers(req.headers());
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %req.method(),
+        otel.kind = "server",
+        request_id = %ids.request_id,
+        correlation_id = %ids.correlation_id,
+        trace_id = tracing::field::Empty,
+        tenant_id = tracing::field::Empty,
+        http.request.method = %req.method(),
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    if let Some(parent) =
+        header(req.headers(), TRACEPARENT).and_then(|v| TraceParent::parse(v).ok())
+    {
+        engine::telemetry::continue_trace(&span, &parent);
+    }
+    if let Some(exported) = engine::telemetry::traceparent_of(&span) {
+        ids.trace = exported;
+    }
+    span.record("trace_id", tracing::field::display(&ids.trace.trace_id));
     ids.write_to(req.headers_mut());
     req.extensions_mut().insert(ids.clone());
-    let mut res = next.run(req).await;
+    let mut res = next.run(req).instrument(span).await;
     ids.write_to(res.headers_mut());
     res
 }

@@ -67,7 +67,8 @@ pub async fn events(
             .event("change")
             .data(serde_json::to_string(&p).unwrap_or_default()))
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+    Sse::new(s.metrics.sse(crate::metrics::SseStream::Deploy, stream))
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
 }
 
 /// One service: its tasks (newest first), the spec running now, and its

@@ -3,6 +3,7 @@
 
 use super::Door;
 use crate::error::{ApiError, ApiQuery};
+use crate::metrics::SseStream;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -102,5 +103,6 @@ pub async fn events(
             .event("pulse")
             .data(serde_json::to_string(&p).unwrap_or_default()))
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(s.metrics.sse(SseStream::Fleet, stream))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

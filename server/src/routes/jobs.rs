@@ -4,6 +4,7 @@
 
 use super::Door;
 use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::metrics::SseStream;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -169,8 +170,8 @@ pub async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let stream = s.engine.jobs.follow(&id, after).await?;
-    Ok(Sse::new(stream.map(|c| event(&c)))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let events = s.metrics.sse(SseStream::Job, stream.map(|c| event(&c)));
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 /// Every job's changes, live (for the jobs list): event `job` per write.
@@ -191,5 +192,6 @@ pub async fn changes(
             Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(s.metrics.sse(SseStream::Jobs, stream))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

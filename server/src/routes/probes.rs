@@ -22,15 +22,7 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        format!(
-            "{}{}{}",
-            state.metrics.render(state.engine.control.build()),
-            state.engine.jobs.metrics().render(),
-            state.engine.deploy.render_metrics()
-        ),
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        state.metrics.render(),
     )
 }

@@ -66,6 +66,27 @@ pub async fn app_with_iam(iam_cfg: sim::IamConfig, f: impl FnOnce(&mut Config)) 
     }
 }
 
+/// A simulated fleet and a control plane reading its dev files, with the
+/// suite's own settings on top.
+pub async fn with_fleet(
+    topo: &sim::Topology,
+    f: impl FnOnce(&mut Config),
+) -> (TestApp, sim::Fleet, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = sim::Fleet::start(topo, &dir.path().join("config"), 0)
+        .await
+        .unwrap();
+    let (p, r) = (fleet.placement_path.clone(), fleet.routing_path.clone());
+    let app = app_with(move |c| {
+        c.fleet.source = server::config::FleetSource::File;
+        c.fleet.placement_file = p;
+        c.fleet.routing_file = r;
+        f(c);
+    })
+    .await;
+    (app, fleet, dir)
+}
+
 impl TestApp {
     pub async fn send(&self, req: Request<Body>) -> Response<Body> {
         self.router.clone().oneshot(req).await.unwrap()
