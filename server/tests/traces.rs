@@ -175,15 +175,27 @@ async fn a_ui_request_that_starts_a_job_is_one_trace_down_to_the_simulator() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    telemetry.flush();
-
-    let spans: Vec<Got> = got
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|s| s.trace == browser_trace)
-        .cloned()
-        .collect();
+    // The job's span closes when its runner returns, just after the
+    // terminal write the poll above saw: export until it is there.
+    let in_trace = || -> Vec<Got> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.trace == browser_trace)
+            .cloned()
+            .collect()
+    };
+    let start = std::time::Instant::now();
+    let spans = loop {
+        telemetry.flush();
+        let spans = in_trace();
+        if spans.iter().any(|s| s.name.starts_with("job "))
+            || start.elapsed() > Duration::from_secs(10)
+        {
+            break spans;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
     assert!(
         spans.iter().all(|s| s.service == "control-test"),
